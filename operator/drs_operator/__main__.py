@@ -1,0 +1,3 @@
+from drs_operator.cli import main
+
+raise SystemExit(main())

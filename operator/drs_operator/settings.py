@@ -1,0 +1,317 @@
+"""The operator's settings, as documented groups.
+
+Every setting is a flag of ``drs-operator run`` and an environment variable
+``DRS_OPERATOR_<NAME>`` (upper case, dashes as underscores); a flag wins over
+the environment, the environment over the default. Durations are written as
+``500ms``, ``30s``, ``5m``, ``1h``.
+
+The table below is the single source: the CLI builds its flags from it, the
+Helm chart and the README document the same names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_PREFIX = "DRS_OPERATOR_"
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_seconds(text: str | float | int) -> float:
+    """``"30s"`` → 30.0; ``"5m"`` → 300.0; a bare number is seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 30s, 5m, 1h)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class WatchingSettings:
+    """Which DrsJobs the operator watches."""
+
+    namespaces: tuple[str, ...] = ()  # empty with clusterwide=False means the current namespace
+    clusterwide: bool = False
+    default_credentials: str = "drs-credentials"  # Secret name when spec.credentialsRef is unset
+
+
+@dataclass(frozen=True)
+class BatchingSettings:
+    """How refreshes are grouped into batch-detail calls."""
+
+    batch_size: int = 10  # IDs per batch-detail call (the vendor recommends at most 10)
+    max_concurrency: int = 4  # batch-detail calls in flight at once, over all connections
+    rate_limit: float = 5.0  # batch-detail calls per second per connection
+    rate_burst: int = 5  # calls a connection may make at once before the rate applies
+
+
+@dataclass(frozen=True)
+class CadenceSettings:
+    """How often each job is refreshed, by what its task is doing."""
+
+    in_progress: float = 15.0  # creating, configuring, full transfer, ...
+    steady: float = 60.0  # incremental sync, paused, complete
+    failed: float = 300.0  # failed, deleted, missing
+    error: float = 30.0  # the last refresh failed (auth, throttling, API errors)
+    jitter: float = 0.1  # ± fraction of the interval
+    minimum: float = 5.0  # floor for spec.refreshInterval
+    tick: float = 1.0  # how often the refresher looks for due jobs
+
+
+@dataclass(frozen=True)
+class BackoffSettings:
+    """How a connection slows down after throttling or service errors."""
+
+    initial: float = 1.0
+    maximum: float = 120.0
+    factor: float = 2.0
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The DRS and IAM HTTP clients."""
+
+    request_timeout: float = 10.0
+    ca_bundle: str | None = None  # PEM file trusted in addition to / instead of the system store
+    max_body_bytes: int = 8 * 1024 * 1024
+    language: str = "en-us"
+
+
+@dataclass(frozen=True)
+class WritingSettings:
+    """The status writer."""
+
+    write_concurrency: int = 8
+    secret_cache_ttl: float = 30.0  # a rotated Secret is used within this time
+    events: bool = True
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """Metrics, health and logs."""
+
+    metrics_port: int = 8080  # 0 disables
+    health_port: int = 8081  # 0 disables; /healthz (liveness) and /readyz (readiness)
+    bind_address: str = "0.0.0.0"
+    stall_after: float = 120.0  # liveness fails when the refresher made no pass for this long
+    log_level: str = "info"
+    log_format: str = "text"  # text | json
+
+
+@dataclass(frozen=True)
+class Settings:
+    watching: WatchingSettings = field(default_factory=WatchingSettings)
+    batching: BatchingSettings = field(default_factory=BatchingSettings)
+    cadence: CadenceSettings = field(default_factory=CadenceSettings)
+    backoff: BackoffSettings = field(default_factory=BackoffSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    writing: WritingSettings = field(default_factory=WritingSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str  # without the leading dashes
+    group: str
+    attr: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"not a port: {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = parse_seconds(text)
+    if value <= 0:
+        raise ValueError(f"must be positive, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise ValueError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError(f"must be positive, got {value}")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
+        return text.lower()
+
+    return parse
+
+
+def _name(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", text) or len(text) > 253:
+        raise ValueError(f"not a valid Kubernetes name: {text!r}")
+    return text
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("default-credentials", "watching", "default_credentials", _name,
+           "Secret used when spec.credentialsRef is unset"),
+    Option("batch-size", "batching", "batch_size", _positive_int,
+           "job IDs per batch-detail call"),
+    Option("max-concurrency", "batching", "max_concurrency", _positive_int,
+           "batch-detail calls in flight at once"),
+    Option("rate-limit", "batching", "rate_limit", _positive_float,
+           "batch-detail calls per second per connection"),
+    Option("rate-burst", "batching", "rate_burst", _positive_int,
+           "calls a connection may make at once before the rate applies"),
+    Option("cadence-in-progress", "cadence", "in_progress", _positive_seconds,
+           "refresh interval of in-progress tasks"),
+    Option("cadence-steady", "cadence", "steady", _positive_seconds,
+           "refresh interval of healthy steady tasks"),
+    Option("cadence-failed", "cadence", "failed", _positive_seconds,
+           "refresh interval of failed, deleted and missing tasks"),
+    Option("cadence-error", "cadence", "error", _positive_seconds,
+           "retry interval after a failed refresh"),
+    Option("jitter", "cadence", "jitter", _fraction,
+           "± fraction of each interval, to spread the load"),
+    Option("min-refresh-interval", "cadence", "minimum", _positive_seconds,
+           "floor for spec.refreshInterval"),
+    Option("backoff-initial", "backoff", "initial", _positive_seconds,
+           "first pause after throttling or a service error"),
+    Option("backoff-max", "backoff", "maximum", _positive_seconds,
+           "longest pause after throttling or service errors"),
+    Option("request-timeout", "http", "request_timeout", _positive_seconds,
+           "timeout of one DRS or IAM HTTP request"),
+    Option("ca-bundle", "http", "ca_bundle", str,
+           "PEM file of CAs to trust for DRS and IAM endpoints"),
+    Option("max-body-bytes", "http", "max_body_bytes", _positive_int,
+           "largest DRS response body accepted"),
+    Option("write-concurrency", "writing", "write_concurrency", _positive_int,
+           "status patches in flight at once"),
+    Option("secret-cache-ttl", "writing", "secret_cache_ttl", _positive_seconds,
+           "how long a credentials Secret is cached"),
+    Option("metrics-port", "serving", "metrics_port", _port,
+           "Prometheus metrics port (0 disables)"),
+    Option("health-port", "serving", "health_port", _port,
+           "liveness/readiness port: /healthz, /readyz (0 disables)"),
+    Option("bind-address", "serving", "bind_address", str,
+           "address the metrics and health servers listen on"),
+    Option("stall-after", "serving", "stall_after", _positive_seconds,
+           "liveness fails when the refresher made no pass for this long"),
+    Option("log-level", "serving", "log_level", _choice("debug", "info", "warning", "error"),
+           "log level"),
+    Option("log-format", "serving", "log_format", _choice("text", "json"),
+           "log format"),
+)  # fmt: skip
+
+
+def env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.upper().replace("-", "_")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``-n``, ``-A`` and one flag per option to ``parser``."""
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        default=None,
+        metavar="NS",
+        help=f"watch this namespace (repeatable; env {ENV_PREFIX}NAMESPACES, comma-separated)",
+    )
+    parser.add_argument(
+        "-A",
+        "--all-namespaces",
+        dest="clusterwide",
+        action="store_true",
+        default=None,
+        help=f"watch all namespaces (env {ENV_PREFIX}ALL_NAMESPACES=true)",
+    )
+    for option in OPTIONS:
+        default = getattr(_DEFAULTS[option.group], option.attr)
+        parser.add_argument(
+            f"--{option.flag}",
+            dest=option.flag.replace("-", "_"),
+            default=None,
+            metavar="VALUE",
+            help=f"{option.help} (env {env_name(option.flag)}; default {default})",
+        )
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default_factory() for f in dataclasses.fields(Settings)}  # type: ignore[misc]
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable has a bad value; the message names it."""
+
+
+def from_sources(
+    args: argparse.Namespace | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build settings from parsed flags and the environment (flags win)."""
+    env = os.environ if env is None else env
+    groups: dict[str, dict[str, Any]] = {name: {} for name in _DEFAULTS}
+    for option in OPTIONS:
+        raw: str | None = None
+        source = ""
+        flag_value = getattr(args, option.flag.replace("-", "_"), None) if args else None
+        if flag_value is not None:
+            raw, source = str(flag_value), f"--{option.flag}"
+        elif env.get(env_name(option.flag)):
+            raw, source = env[env_name(option.flag)], env_name(option.flag)
+        if raw is None:
+            continue
+        try:
+            groups[option.group][option.attr] = option.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{source}: {exc}") from None
+
+    namespaces: Sequence[str] | None = getattr(args, "namespaces", None) if args else None
+    if not namespaces and env.get(f"{ENV_PREFIX}NAMESPACES"):
+        namespaces = [ns.strip() for ns in env[f"{ENV_PREFIX}NAMESPACES"].split(",") if ns.strip()]
+    clusterwide = getattr(args, "clusterwide", None) if args else None
+    if clusterwide is None:
+        clusterwide = env.get(f"{ENV_PREFIX}ALL_NAMESPACES", "").lower() in {"1", "true", "yes"}
+    if clusterwide and namespaces:
+        raise SettingsError("-A/--all-namespaces and -n/--namespace exclude each other")
+    for ns in namespaces or ():
+        try:
+            _name(ns)
+        except ValueError as exc:
+            raise SettingsError(f"--namespace: {exc}") from None
+    groups["watching"]["namespaces"] = tuple(namespaces or ())
+    groups["watching"]["clusterwide"] = bool(clusterwide)
+
+    built = {
+        name: dataclasses.replace(_DEFAULTS[name], **values) for name, values in groups.items()
+    }
+    settings = Settings(**built)
+    if settings.backoff.maximum < settings.backoff.initial:
+        raise SettingsError("--backoff-max must not be below --backoff-initial")
+    return settings
