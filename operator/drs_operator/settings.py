@@ -263,7 +263,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
-_DEFAULTS: dict[str, Any] = {f.name: f.default_factory() for f in dataclasses.fields(Settings)}  # type: ignore[misc]
+_DEFAULTS: dict[str, Any] = {
+    "watching": WatchingSettings(),
+    "batching": BatchingSettings(),
+    "cadence": CadenceSettings(),
+    "backoff": BackoffSettings(),
+    "http": HttpSettings(),
+    "writing": WritingSettings(),
+    "serving": ServingSettings(),
+}
 
 
 class SettingsError(ValueError):

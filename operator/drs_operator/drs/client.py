@@ -1,0 +1,432 @@
+"""The DRS HTTP client: one method, ``batch_detail``, and the error classification.
+
+Contract of :meth:`DrsClient.batch_detail`:
+
+- IDs are de-duplicated (first occurrence wins, order kept) and sent as
+  ``{"jobs": [...], "page_req": {"cur_page": n, "per_page": N}}`` with
+  ``X-Language`` and ``Content-Type: application/json``.
+- Paging: the next page is asked for while the page was non-empty and added
+  something new, and either the items seen so far are fewer than ``count``
+  (which may be the total) or the page was full and some requested ID is still
+  unanswered (``count`` may lie). At most ``ceil(len(ids) / per_page) + 1``
+  pages are asked for (a server that ignores ``page_req`` costs one extra call).
+- A 2xx item with ``error_code`` and no ``status`` is a per-item error
+  (``BatchDetailResult.errors``); items for IDs that were not asked for are
+  ignored; requested IDs that come back in neither are ``unanswered``.
+- Every other answer raises one error of :mod:`drs_operator.drs.errors`,
+  classified by the API's code first and the HTTP status second (see
+  :func:`classify`), carrying the code, HTTP status and ``X-Request-Id``.
+- Bodies are streamed and refused past ``max_body_bytes``.
+- Transport failures become :class:`DrsTransportError` naming only the host.
+- Logging (logger ``drs_operator.drs``, DEBUG): method, path, HTTP status,
+  request ID, number of IDs and duration. Never headers or bodies.
+
+The client knows nothing of Kubernetes; ``on_call`` receives one
+:class:`CallRecord` per HTTP call (for metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import ssl
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import httpx
+
+from drs_operator.drs import endpoints
+from drs_operator.drs.errors import (
+    AUTH_CODES,
+    NOT_FOUND_CODES,
+    PERMISSION_CODES,
+    SERVER_CODES,
+    THROTTLE_CODES,
+    DrsAuthError,
+    DrsError,
+    DrsNotFoundError,
+    DrsParseError,
+    DrsPermissionError,
+    DrsRequestError,
+    DrsServerError,
+    DrsThrottledError,
+    DrsTransportError,
+)
+from drs_operator.drs.models import (
+    MAX_PER_PAGE,
+    BatchDetailRequest,
+    BatchDetailResponse,
+    JobDetail,
+    PageReq,
+    is_item_error,
+    parse_batch_detail,
+    parse_error_body,
+)
+
+__all__ = [
+    "OUTCOMES",
+    "BatchDetailResult",
+    "CallRecord",
+    "DrsClient",
+    "classify",
+    "outcome_of",
+]
+
+logger = logging.getLogger("drs_operator.drs")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+RETRY_AFTER_HEADER = "Retry-After"
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+
+OUTCOME_SUCCESS = "success"
+OUTCOMES: dict[type[DrsError], str] = {
+    DrsThrottledError: "throttled",
+    DrsAuthError: "auth",
+    DrsNotFoundError: "not_found",
+    DrsPermissionError: "permission",
+    DrsServerError: "server",
+    DrsParseError: "parse",
+    DrsTransportError: "transport",
+    DrsRequestError: "request",
+}
+
+_SUMMARY_THROTTLED = "DRS throttled the request"
+_SUMMARY_AUTH = "DRS refused the credentials"
+_SUMMARY_PERMISSION = "DRS denied permission"
+_SUMMARY_NOT_FOUND = "DRS reports jobs not found"
+_SUMMARY_SERVER = "DRS service error"
+_SUMMARY_REQUEST = "DRS refused the request"
+_SUMMARY_UNEXPECTED = "unexpected DRS answer"
+
+
+@dataclass(frozen=True)
+class BatchDetailResult:
+    """What one ``batch_detail`` call learnt.
+
+    ``jobs``: found jobs by ID; ``errors``: per-item ``(code, message)`` by ID;
+    ``unanswered``: requested IDs in neither; ``request_id``: the last call's
+    ``X-Request-Id``; ``calls``: HTTP calls made (pages included).
+    """
+
+    jobs: dict[str, JobDetail]
+    errors: dict[str, tuple[str | None, str | None]]
+    unanswered: tuple[str, ...]
+    request_id: str | None
+    calls: int
+    count: int | None = None  # the last page's ``count``
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One HTTP call, for metrics: outcome, HTTP status, number of IDs, seconds."""
+
+    outcome: str  # "success" or a value of OUTCOMES
+    http_status: int | None
+    ids: int
+    duration: float
+
+
+def outcome_of(error: DrsError) -> str:
+    """The CallRecord outcome of an error."""
+    for cls in type(error).__mro__:
+        if cls in OUTCOMES:
+            return OUTCOMES[cls]
+    return "request"
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get(RETRY_AFTER_HEADER)
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def _missing_items(
+    payload: object, asked: Sequence[str] | None
+) -> dict[str, tuple[str | None, str | None]]:
+    """Per-item not-found codes in a ``results`` (or ``jobs``) list of an error body."""
+    if not isinstance(payload, dict):
+        return {}
+    items = payload.get("results", payload.get("jobs"))
+    if not isinstance(items, list):
+        return {}
+    wanted = set(asked) if asked is not None else None
+    missing: dict[str, tuple[str | None, str | None]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        job_id = item.get("id")
+        code, message = parse_error_body(item)
+        if isinstance(job_id, str) and code in NOT_FOUND_CODES:
+            if wanted is None or job_id in wanted:
+                missing[job_id] = (code, message)
+    return missing
+
+
+def _decode_json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def classify(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    asked: Sequence[str] | None = None,
+) -> BatchDetailResponse:
+    """The parsed answer of a 2xx, or the error for anything else (raised).
+
+    The API's code decides first (throttling, auth, permission, not-found,
+    service codes), then the HTTP status: 429 throttled, 401 auth, 403
+    permission, 5xx server, other 4xx request; a 400 whose ``results`` items
+    carry not-found codes is not-found with those IDs in ``missing``.
+    """
+    request_id = headers.get(REQUEST_ID_HEADER)
+    payload = _decode_json(body)
+    code, message = parse_error_body(payload) if payload is not None else (None, None)
+    common: dict[str, object] = {
+        "code": code,
+        "http_status": status,
+        "request_id": request_id,
+        "api_message": message,
+    }
+
+    if 200 <= status < 300 and code not in THROTTLE_CODES:
+        has_items = isinstance(payload, dict) and ("results" in payload or "jobs" in payload)
+        if has_items or code is None:
+            try:
+                return parse_batch_detail(payload if payload is not None else body)
+            except DrsParseError as error:
+                raise DrsParseError(
+                    error.summary, http_status=status, request_id=request_id
+                ) from None
+
+    if code in THROTTLE_CODES or status == 429:
+        raise DrsThrottledError(
+            _SUMMARY_THROTTLED,
+            retry_after=_retry_after(headers),
+            **common,  # type: ignore[arg-type]
+        )
+    if code in AUTH_CODES or status == 401:
+        raise DrsAuthError(_SUMMARY_AUTH, **common)  # type: ignore[arg-type]
+    if code in PERMISSION_CODES or status == 403:
+        raise DrsPermissionError(_SUMMARY_PERMISSION, **common)  # type: ignore[arg-type]
+    missing = _missing_items(payload, asked)
+    if code in NOT_FOUND_CODES or missing:
+        if code is None and missing:  # per-item codes only: name the first in the error
+            first = next(iter(missing.values()))
+            common["code"], common["api_message"] = first
+        raise DrsNotFoundError(_SUMMARY_NOT_FOUND, missing=missing, **common)  # type: ignore[arg-type]
+    if code in SERVER_CODES or status >= 500:
+        raise DrsServerError(_SUMMARY_SERVER, **common)  # type: ignore[arg-type]
+    if 400 <= status < 500:
+        raise DrsRequestError(_SUMMARY_REQUEST, **common)  # type: ignore[arg-type]
+    raise DrsRequestError(_SUMMARY_UNEXPECTED, **common)  # type: ignore[arg-type]
+
+
+def _is_tls(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _transport_error(error: httpx.HTTPError, host: str) -> DrsError:
+    if isinstance(error, httpx.DecodingError):
+        return DrsParseError("response body could not be decoded")
+    if isinstance(error, httpx.TimeoutException):
+        what = "timed out"
+    elif _is_tls(error):
+        what = "TLS failure"
+    elif isinstance(error, httpx.ConnectError):
+        what = "connection failed"
+    else:
+        what = "failed"
+    return DrsTransportError(f"DRS request to {host} {what} ({type(error).__name__})")
+
+
+class DrsClient:
+    """An async client for one DRS endpoint and project."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        project_id: str,
+        auth: httpx.Auth,
+        timeout: float = 10.0,
+        verify: bool | str | ssl.SSLContext = True,
+        language: str = "en-us",
+        per_page: int = MAX_PER_PAGE,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+        if max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be positive")
+        self._endpoint = endpoints.validate_url(endpoint)
+        self._path = endpoints.batch_detail_path(project_id)
+        self._url = self._endpoint + self._path
+        self._host = httpx.URL(self._endpoint).host
+        self._language = language
+        self._per_page = per_page
+        self._max_body = max_body_bytes
+        self._on_call = on_call
+        self._http = httpx.AsyncClient(
+            auth=auth,
+            timeout=timeout,
+            verify=verify,
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"DrsClient(endpoint={self._endpoint!r}, path={self._path!r})"
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> DrsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def batch_detail(self, job_ids: Sequence[str]) -> BatchDetailResult:
+        """Details of the given jobs (see the module docstring for the contract)."""
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            return BatchDetailResult(jobs={}, errors={}, unanswered=(), request_id=None, calls=0)
+        wanted = set(ids)
+        jobs: dict[str, JobDetail] = {}
+        errors: dict[str, tuple[str | None, str | None]] = {}
+        max_pages = math.ceil(len(ids) / self._per_page) + 1
+        request_id: str | None = None
+        count: int | None = None
+        page = 0
+        while page < max_pages:
+            page += 1
+            answer, request_id = await self._call(ids, page)
+            count = answer.count
+            added = 0
+            for item in answer.results:
+                if item.id not in wanted or item.id in jobs:
+                    continue
+                if is_item_error(item):
+                    if item.id not in errors:
+                        errors[item.id] = (item.error_code, item.error_message)
+                        added += 1
+                else:
+                    added += 0 if item.id in errors else 1
+                    errors.pop(item.id, None)
+                    jobs[item.id] = item
+            seen = len(jobs) + len(errors)
+            if not answer.results or added == 0 or seen >= len(ids):
+                break
+            more_by_count = count is not None and seen < count
+            more_by_size = len(answer.results) >= self._per_page
+            if not (more_by_count or more_by_size):
+                break
+        unanswered = tuple(job_id for job_id in ids if job_id not in jobs and job_id not in errors)
+        return BatchDetailResult(
+            jobs=jobs,
+            errors=errors,
+            unanswered=unanswered,
+            request_id=request_id,
+            calls=page,
+            count=count,
+        )
+
+    async def _call(self, ids: list[str], page: int) -> tuple[BatchDetailResponse, str | None]:
+        body = BatchDetailRequest(
+            jobs=ids, page_req=PageReq(cur_page=page, per_page=self._per_page)
+        ).to_json()
+        content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        headers = {"Content-Type": "application/json", "X-Language": self._language}
+        started = time.monotonic()
+        status: int | None = None
+        request_id: str | None = None
+        try:
+            try:
+                async with self._http.stream(
+                    "POST", self._url, content=content, headers=headers
+                ) as response:
+                    status = response.status_code
+                    request_id = response.headers.get(REQUEST_ID_HEADER)
+                    raw = await self._read(response, request_id)
+            except httpx.HTTPError as error:
+                raise _transport_error(error, self._host) from None
+            answer = classify(response.status_code, raw, response.headers, asked=ids)
+        except DrsError as error:
+            self._record(outcome_of(error), status, len(ids), started, request_id)
+            raise
+        self._record(OUTCOME_SUCCESS, status, len(ids), started, request_id)
+        return answer, request_id
+
+    async def _read(self, response: httpx.Response, request_id: str | None) -> bytes:
+        limit = self._max_body
+        too_big = DrsParseError(
+            f"response body exceeds {limit} bytes",
+            http_status=response.status_code,
+            request_id=request_id,
+        )
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _record(
+        self, outcome: str, status: int | None, ids: int, started: float, request_id: str | None
+    ) -> None:
+        duration = time.monotonic() - started
+        logger.debug(
+            "DRS POST %s -> %s (%s, request %s) for %d IDs in %.3fs",
+            self._path,
+            status if status is not None else "no answer",
+            outcome,
+            request_id,
+            ids,
+            duration,
+        )
+        if self._on_call is not None:
+            try:
+                self._on_call(
+                    CallRecord(outcome=outcome, http_status=status, ids=ids, duration=duration)
+                )
+            except Exception:  # a metrics hook must never break a call
+                logger.debug("on_call hook failed", exc_info=True)

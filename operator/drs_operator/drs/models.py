@@ -1,0 +1,464 @@
+"""Typed, tolerant models for ``POST /v3/{project_id}/jobs/batch-detail``.
+
+Contract:
+
+* **Secrets never enter a model.** ``EndPoint`` declares only public fields and
+  ignores extra keys, so ``db_password``, ``ssl_cert_*``, ``kerberos`` and
+  ``safe_mode`` are dropped while parsing: nothing built from these models can
+  carry them forward.
+* **Lenient fields.** A field with the wrong type becomes ``None`` instead of
+  failing its item: numbers may arrive as strings (``"3306"``, ``"3"``),
+  booleans as ``"true"``/``"false"``, epoch-millisecond timestamps as strings
+  or integers (``"0"``, ``""``, garbage → ``None``). Integers outside the
+  signed 64-bit range become ``None``. Unknown status values are kept verbatim.
+* **Only the ID is required.** An item without a non-empty string ``id`` (or an
+  item that is not an object) is dropped and counted in
+  ``BatchDetailResponse.dropped_items``.
+* **One error type.** :func:`parse_batch_detail` raises only
+  :class:`~drs_operator.drs.errors.DrsParseError`, with a message that
+  describes the problem and never echoes the body. A body without a
+  ``results`` (or ``jobs``) list is an error, not "no jobs": treating a
+  malformed body as "every job is gone" would wrongly report tasks deleted.
+* :func:`parse_error_body` never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from drs_operator.drs.errors import DrsParseError
+
+__all__ = [
+    "MAX_ERROR_TEXT",
+    "BatchDetailRequest",
+    "BatchDetailResponse",
+    "EndPoint",
+    "InstInfo",
+    "JobDetail",
+    "PageReq",
+    "is_item_error",
+    "parse_batch_detail",
+    "parse_epoch_ms",
+    "parse_error_body",
+]
+
+MAX_ERROR_TEXT = 300
+MAX_PER_PAGE = 100
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_INT_TEXT = re.compile(r"^\s*[-+]?\d{1,19}\s*$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- lenient coercion
+
+
+def _lenient_str(value: Any) -> str | None:
+    """Strings stay; integers and finite floats become their text; anything else is None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if _INT64_MIN <= value <= _INT64_MAX else None
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return None
+
+
+def _lenient_int(value: Any) -> int | None:
+    """Integers (or integral floats, or integer strings) in the int64 range; else None."""
+    if isinstance(value, bool):
+        return None
+    result: int | None = None
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            result = int(value)
+    elif isinstance(value, str) and _INT_TEXT.match(value):
+        result = int(value)
+    if result is None or not _INT64_MIN <= result <= _INT64_MAX:
+        return None
+    return result
+
+
+def _lenient_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "true":
+            return True
+        if text == "false":
+            return False
+    return None
+
+
+def parse_epoch_ms(value: Any) -> datetime | None:
+    """Epoch milliseconds (int, float or numeric string) → aware UTC datetime.
+
+    ``0``/``"0"``, negative values, empty strings, garbage and out-of-range
+    values give ``None``; this function never raises. An RFC 3339 string is
+    accepted too (some gateways reformat timestamps).
+    """
+    try:
+        millis: float | int | None = None
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            millis = value
+        elif isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            if _INT_TEXT.match(text):
+                millis = int(text)
+            else:
+                try:
+                    millis = float(text)
+                except ValueError:
+                    return _parse_iso(text)
+        if millis is None or not math.isfinite(millis) or millis <= 0:
+            return None
+        return _EPOCH + timedelta(milliseconds=millis)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _parse_iso(text: str) -> datetime | None:
+    if len(text) > 64 or "T" not in text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _lenient_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return parse_epoch_ms(value)
+
+
+LenientStr = Annotated[str | None, BeforeValidator(_lenient_str)]
+LenientInt = Annotated[int | None, BeforeValidator(_lenient_int)]
+LenientBool = Annotated[bool | None, BeforeValidator(_lenient_bool)]
+LenientTime = Annotated[datetime | None, BeforeValidator(_lenient_time)]
+
+
+def _nested(model: type[BaseModel]) -> BeforeValidator:
+    """A nested object that becomes None unless it is an object that validates."""
+
+    def validate(value: Any) -> Any:
+        if value is None or isinstance(value, model):
+            return value
+        if not isinstance(value, Mapping):
+            return None
+        try:
+            return model.model_validate(dict(value))
+        except (ValidationError, TypeError, ValueError, RecursionError):
+            return None
+
+    return BeforeValidator(validate)
+
+
+_MODEL_CONFIG = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- request
+
+
+class PageReq(BaseModel):
+    """Paging of a batch-detail call. ``per_page`` 0 means "all"; at most 100."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cur_page: int = Field(default=1, ge=1)
+    per_page: int = Field(ge=0, le=MAX_PER_PAGE)
+
+
+class BatchDetailRequest(BaseModel):
+    """The request body. IDs must be non-empty and unique (the API rejects duplicates)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jobs: list[str] = Field(min_length=1)
+    page_req: PageReq | None = None
+
+    @field_validator("jobs")
+    @classmethod
+    def _check_jobs(cls, jobs: list[str]) -> list[str]:
+        if any(not job for job in jobs):
+            raise ValueError("job IDs must not be empty")
+        if len(set(jobs)) != len(jobs):
+            raise ValueError("job IDs must be unique within one request")
+        return jobs
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON body: ``{"jobs": [...], "page_req": {...}}`` (page_req only when set)."""
+        body: dict[str, Any] = {"jobs": list(self.jobs)}
+        if self.page_req is not None:
+            body["page_req"] = {
+                "cur_page": self.page_req.cur_page,
+                "per_page": self.page_req.per_page,
+            }
+        return body
+
+
+# ---------------------------------------------------------------- response
+
+
+class EndPoint(BaseModel):
+    """A database endpoint (EndPoint2), public fields only: secrets are not declared."""
+
+    model_config = _MODEL_CONFIG
+
+    db_type: LenientStr = None
+    ip: LenientStr = None
+    db_port: LenientInt = None
+    db_user: LenientStr = None
+    inst_id: LenientStr = None
+    inst_name: LenientStr = None
+    region: LenientStr = None
+    project_id: LenientStr = None
+    az_code: LenientStr = None
+    vpc_id: LenientStr = None
+    subnet_id: LenientStr = None
+    security_group_id: LenientStr = None
+    ssl_link: LenientBool = None
+    db_name: LenientStr = None
+    topic: LenientStr = None
+    mongo_ha_mode: LenientStr = None
+
+
+class InstInfo(BaseModel):
+    """The replication instance (``inst_info`` / ``instInfo``)."""
+
+    model_config = _MODEL_CONFIG
+
+    inst_type: LenientStr = None
+    engine_type: LenientStr = None
+    volume_size: LenientInt = None
+    ip: LenientStr = None
+    public_ip: LenientStr = None
+    ipv6: LenientStr = None
+    status: LenientStr = None
+    start_time: LenientStr = None
+
+
+OptionalEndPoint = Annotated[EndPoint | None, _nested(EndPoint)]
+OptionalInstInfo = Annotated[InstInfo | None, _nested(InstInfo)]
+
+
+class JobDetail(BaseModel):
+    """One task of a batch-detail answer (QueryJobRespV3). Only ``id`` is required."""
+
+    model_config = _MODEL_CONFIG
+
+    id: str
+    status: LenientStr = None
+    name: LenientStr = None
+    parent_id: LenientStr = None
+    description: LenientStr = None
+    create_time: LenientTime = None
+    task_type: LenientStr = None
+    source_endpoint: OptionalEndPoint = None
+    dmq_endpoint: OptionalEndPoint = None
+    source_sharding: OptionalEndPoint = None
+    target_endpoint: OptionalEndPoint = None
+    net_type: LenientStr = None
+    failed_reason: LenientStr = None
+    inst_info: OptionalInstInfo = Field(
+        default=None, validation_alias=AliasChoices("inst_info", "instInfo")
+    )
+    actual_start_time: LenientTime = None
+    full_transfer_complete_time: LenientTime = None
+    update_time: LenientTime = None
+    job_direction: LenientStr = None
+    db_use_type: LenientStr = None
+    schema_type: LenientStr = None
+    node_num: LenientInt = None
+    multi_write: LenientBool = None
+    master_job_id: LenientStr = None
+    error_code: LenientStr = None
+    error_message: LenientStr = Field(
+        default=None, validation_alias=AliasChoices("error_message", "error_msg")
+    )
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _check_id(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("id must be a non-empty string")
+        return value
+
+
+class BatchDetailResponse(BaseModel):
+    """The answer: ``count`` and the parsed items (from ``results``, else ``jobs``).
+
+    Items that are not objects or have no usable ``id`` are left out of
+    ``results`` and counted in ``dropped_items``.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    count: LenientInt = None
+    results: list[JobDetail] = Field(default_factory=list)
+    dropped_items: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_items(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValueError("response is not a JSON object")
+        items = _items_of(data)
+        if items is None:
+            raise ValueError("response has no results list")
+        if not isinstance(items, list):
+            raise ValueError("results is not a list")
+        results: list[JobDetail] = []
+        dropped = 0
+        for item in items:
+            job = _job_or_none(item)
+            if job is None:
+                dropped += 1
+            else:
+                results.append(job)
+        return {
+            "count": data.get("count"),
+            "results": results,
+            "dropped_items": dropped + _lenient_drop_count(data),
+        }
+
+
+def _items_of(data: Mapping[Any, Any]) -> Any:
+    if "results" in data:
+        return data["results"]
+    return data.get("jobs")
+
+
+def _lenient_drop_count(data: Mapping[Any, Any]) -> int:
+    # Allows re-validating a dumped response without losing the count.
+    value = _lenient_int(data.get("dropped_items"))
+    return value if value is not None and value > 0 else 0
+
+
+def _job_or_none(item: Any) -> JobDetail | None:
+    if isinstance(item, JobDetail):
+        return item
+    if not isinstance(item, Mapping):
+        return None
+    try:
+        return JobDetail.model_validate(dict(item))
+    except (ValidationError, TypeError, ValueError, RecursionError):
+        return None
+
+
+# ---------------------------------------------------------------- parsing entry points
+
+
+def _decode(payload: bytes | bytearray | memoryview | str) -> Any:
+    """Raw body → JSON value; DrsParseError with a body-free message otherwise."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        try:
+            text = bytes(payload).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise DrsParseError("response is not valid UTF-8") from None
+    else:
+        text = payload
+    if not text.strip():
+        raise DrsParseError("response is empty")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise DrsParseError("response is nested too deeply") from None
+    except ValueError:  # JSONDecodeError, and the int-digits limit
+        raise DrsParseError("response is not JSON") from None
+
+
+def parse_batch_detail(payload: bytes | bytearray | str | object) -> BatchDetailResponse:
+    """Parse a batch-detail body (raw bytes/str, or an already decoded value).
+
+    Raises only :class:`DrsParseError`; its message never contains the body.
+    """
+    try:
+        if isinstance(payload, bytes | bytearray | memoryview | str):
+            data = _decode(payload)
+        else:
+            data = payload
+        if not isinstance(data, Mapping):
+            raise DrsParseError("response is not a JSON object")
+        items = _items_of(data)
+        if items is None:
+            raise DrsParseError("response has no results list")
+        if not isinstance(items, list):
+            raise DrsParseError("results is not a list")
+        return BatchDetailResponse.model_validate(data)
+    except DrsParseError:
+        raise
+    except RecursionError:
+        raise DrsParseError("response is nested too deeply") from None
+    except Exception:  # the contract is "DrsParseError only"
+        raise DrsParseError("response has an unusable shape") from None
+
+
+def _clip(value: Any) -> str | None:
+    text = _lenient_str(value)
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    if not text:
+        return None
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
+
+
+def parse_error_body(payload: bytes | bytearray | str | object) -> tuple[str | None, str | None]:
+    """``(error_code, message)`` of an error body; ``(None, None)`` for junk. Never raises.
+
+    Reads ``error_code`` with ``error_msg`` or ``error_message`` at the top
+    level, or ``{"error": {"code", "message"}}``. Values are whitespace-collapsed
+    and clipped to :data:`MAX_ERROR_TEXT` characters.
+    """
+    try:
+        if isinstance(payload, bytes | bytearray | memoryview | str):
+            data: Any = _decode(payload)
+        else:
+            data = payload
+        if not isinstance(data, Mapping):
+            return None, None
+        code = _clip(data.get("error_code"))
+        message = _clip(data.get("error_msg"))
+        if message is None:
+            message = _clip(data.get("error_message"))
+        nested = data.get("error")
+        if isinstance(nested, Mapping):
+            code = code or _clip(nested.get("code"))
+            message = message or _clip(nested.get("message"))
+        return code, message
+    except Exception:  # documented to never raise
+        return None, None
+
+
+def is_item_error(job: JobDetail) -> bool:
+    """True when the item reports an error (``error_code``) instead of a status."""
+    return bool(job.error_code) and not job.status

@@ -1,0 +1,246 @@
+"""``drs-operator get``: list DrsJobs from any cluster as ``kubectl get drsjobs`` shows them.
+
+Connects like kubectl (``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``,
+else the in-cluster service account), lists ``drsjobs.drs.operators.dev/v1alpha1`` in one
+namespace (``-n``; default: the context's namespace, else ``default``) or in all (``-A``),
+or gets one by NAME, and prints the printer-column table of the packaged CRD
+(:mod:`drs_operator.printing`), ``-o wide`` adding the priority-1 columns.
+
+Exit codes: 0 success (an empty list prints ``No resources found ...`` on stderr), 1 a
+runtime failure (no kubeconfig, API unreachable, 401/403/404, ...: one line on stderr,
+``drs-operator get: error: ...``), 2 bad usage. Error lines carry the API's message, never
+request headers or credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from drs_operator import GROUP, PLURAL, VERSION
+from drs_operator.crd import printer_columns
+from drs_operator.printing import render_table
+
+PROG: Final = "drs-operator get"
+DEFAULT_NAMESPACE: Final = "default"
+DEFAULT_KUBECONFIG: Final = "~/.kube/config"
+SERVICEACCOUNT_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+PAGE_SIZE: Final = 500
+REQUEST_TIMEOUT: Final = (5.0, 30.0)  # connect, read (seconds)
+RESOURCE: Final = f"{PLURAL}.{GROUP}"
+
+
+class GetError(Exception):
+    """A runtime failure to report as one line (exit 1)."""
+
+
+class UsageError(Exception):
+    """A bad combination of arguments (exit 2)."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", metavar="NAME", help="one DrsJob (default: all)")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", help="namespace (default: the context's, or default)")
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="list DrsJobs in all namespaces"
+    )
+    parser.add_argument(
+        "-o", "--output", choices=["wide"], help="wide: add the Job ID, Type and Reason columns"
+    )
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+
+
+def execute(args: argparse.Namespace) -> int:
+    try:
+        if args.all_namespaces and args.name:
+            raise UsageError("a resource cannot be retrieved by name across all namespaces")
+        api, namespace = connect(kubeconfig=args.kubeconfig, context=args.context)
+        if args.namespace:
+            namespace = args.namespace
+        objects = fetch(
+            api,
+            namespace=None if args.all_namespaces else namespace,
+            name=args.name,
+        )
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except GetError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    if not objects:
+        where = "" if args.all_namespaces else f" in {namespace} namespace"
+        print(f"No resources found{where}.", file=sys.stderr)
+        return 0
+    table = render_table(
+        objects,
+        printer_columns(),
+        wide=args.output == "wide",
+        with_namespace=bool(args.all_namespaces),
+        now=datetime.now(UTC),
+    )
+    sys.stdout.write(table)
+    return 0
+
+
+# --- connection -------------------------------------------------------------------------------
+
+
+def _kubeconfig_path(explicit: str | None) -> str | None:
+    """The kubeconfig to load, or ``None`` for in-cluster."""
+    if explicit:
+        if not Path(explicit).expanduser().exists():
+            raise GetError(f"kubeconfig {explicit} does not exist")
+        return explicit
+    env = os.environ.get("KUBECONFIG", "")
+    if env:
+        return env
+    if Path(DEFAULT_KUBECONFIG).expanduser().exists():
+        return str(Path(DEFAULT_KUBECONFIG).expanduser())
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    raise GetError(
+        f"no kubeconfig: pass --kubeconfig, set KUBECONFIG or create {DEFAULT_KUBECONFIG}"
+        " (or run inside a cluster)"
+    )
+
+
+def _context_namespace(path: str, context: str | None) -> str:
+    from kubernetes import config
+
+    contexts, current = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+    chosen = current
+    if context is not None:
+        chosen = next((c for c in contexts if c.get("name") == context), None)
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else DEFAULT_NAMESPACE
+
+
+def connect(*, kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
+    """A ``CustomObjectsApi`` for the chosen cluster and the default namespace."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    path = _kubeconfig_path(kubeconfig)
+    try:
+        if path is None:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            try:
+                namespace = SERVICEACCOUNT_NAMESPACE.read_text().strip() or DEFAULT_NAMESPACE
+            except OSError:
+                namespace = DEFAULT_NAMESPACE
+        else:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=path,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+            namespace = _context_namespace(path, context)
+    except config.ConfigException as exc:
+        raise GetError(f"invalid kubeconfig: {exc}") from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise GetError(f"cannot load kubeconfig {path}: {type(exc).__name__}: {exc}") from None
+    configuration.retries = 0  # fail fast, as kubectl does, instead of urllib3's 3 retries
+    api = client.CustomObjectsApi(client.ApiClient(configuration))
+    return api, namespace
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+def fetch(api: Any, *, namespace: str | None, name: str | None) -> list[dict[str, Any]]:
+    """The DrsJobs to print, sorted by namespace and name (the API server's order)."""
+    try:
+        if name is not None:
+            assert namespace is not None
+            obj = api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT
+            )
+            return [obj]
+        items = _list_all(api, namespace=namespace)
+    except Exception as exc:
+        raise GetError(describe_error(exc, name=name)) from None
+    return sorted(items, key=_sort_key)
+
+
+def _list_all(api: Any, *, namespace: str | None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_request_timeout": REQUEST_TIMEOUT}
+        if token:
+            kwargs["_continue"] = token
+        if namespace is None:
+            page = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
+        else:
+            page = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **kwargs)
+        items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return items
+
+
+def _sort_key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def _api_message(body: Any) -> str:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str) or not body:
+        return ""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return ""
+    message = parsed.get("message") if isinstance(parsed, dict) else None
+    return str(message).splitlines()[0] if message else ""
+
+
+def describe_error(exc: BaseException, *, name: str | None = None) -> str:
+    """One line for ``exc``: the API's own message, never headers or credentials."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+    from urllib3.exceptions import MaxRetryError
+
+    if isinstance(exc, ApiException):
+        status = exc.status
+        message = _api_message(exc.body)
+        if status == 404:
+            if name is not None:
+                return f'{RESOURCE} "{name}" not found'
+            return f'the server doesn\'t have a resource type "{PLURAL}" (is the CRD installed?)'
+        if status == 401:
+            return "Unauthorized: the server rejected the credentials (HTTP 401)"
+        if status == 403:
+            return message or f"forbidden: cannot read {RESOURCE} (HTTP 403)"
+        detail = message or (exc.reason or "").strip() or "no details"
+        return f"the server answered HTTP {status}: {detail}"
+    if isinstance(exc, MaxRetryError):
+        reason = exc.reason
+        text = str(reason)
+        if "Failed to establish a new connection: " in text:
+            text = text.split("Failed to establish a new connection: ", 1)[1]
+        return f"cannot reach the Kubernetes API at {_host(exc)}: {text}"
+    if isinstance(exc, Urllib3Error | OSError):
+        return f"cannot reach the Kubernetes API: {type(exc).__name__}: {exc}"
+    return f"unexpected failure: {type(exc).__name__}: {exc}"
+
+
+def _host(exc: Any) -> str:
+    pool = getattr(exc, "pool", None)
+    if pool is None:
+        return "the configured server"
+    return f"{getattr(pool, 'scheme', 'https')}://{pool.host}:{pool.port}"

@@ -1,0 +1,254 @@
+"""The operator's own Kubernetes API client (besides kopf's watch).
+
+The one module that talks to the Kubernetes API: it reads credentials
+Secrets by name, merge-patches the ``/status`` subresource of DrsJobs, posts
+Events and lists DrsJobs. It is async (httpx) and configured by the
+``kubernetes`` package's loaders, so it reads the same kubeconfig or in-cluster
+service account as kopf and kubectl.
+
+Errors: :class:`KubeError` with the HTTP status and the API's ``reason``;
+a 404 on a read or a status patch is answered with ``None`` (the object is
+gone), not an error. Secret contents never reach a log line or an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import urllib.parse
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from drs_operator import GROUP, PLURAL, VERSION
+
+logger = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; the message holds no object contents."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None):
+        self.status = status
+        self.reason = reason
+        super().__init__(message)
+
+
+def _quote(segment: str) -> str:
+    return urllib.parse.quote(segment, safe="")
+
+
+def drsjob_path(namespace: str | None, name: str | None = None, *, status: bool = False) -> str:
+    base = f"/apis/{GROUP}/{VERSION}"
+    if namespace is not None:
+        base += f"/namespaces/{_quote(namespace)}"
+    base += f"/{PLURAL}"
+    if name is not None:
+        base += f"/{_quote(name)}"
+        if status:
+            base += "/status"
+    return base
+
+
+class KubeApi:
+    def __init__(
+        self,
+        *,
+        server: str,
+        verify: bool | ssl.SSLContext = True,
+        cert: tuple[str, str] | None = None,
+        token: str | None = None,
+        token_refresher: Any = None,
+        default_namespace: str = "default",
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.default_namespace = default_namespace
+        self._token = token
+        self._token_refresher = token_refresher
+        if isinstance(verify, ssl.SSLContext) and cert:
+            verify.load_cert_chain(*cert)
+            cert = None
+        self._http = httpx.AsyncClient(
+            base_url=self.server,
+            verify=verify,
+            cert=cert,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_environment(
+        cls, *, kubeconfig: str | None = None, context: str | None = None
+    ) -> KubeApi:
+        """In-cluster service account when running in a pod, else the kubeconfig."""
+        import os
+
+        from kubernetes import client, config  # the loaders only; no sync calls
+
+        configuration = client.Configuration()
+        namespace = "default"
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+            try:
+                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+                    namespace = f.read().strip() or namespace
+            except OSError:
+                pass
+        else:
+            config.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+            try:
+                _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+                if context:
+                    contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+                    active = next((c for c in contexts if c["name"] == context), active)
+                namespace = (active or {}).get("context", {}).get("namespace") or namespace
+            except Exception:  # the namespace is a convenience, the config loaded fine
+                pass
+
+        verify: bool | ssl.SSLContext = True
+        if not configuration.verify_ssl:
+            verify = False
+        elif configuration.ssl_ca_cert:
+            verify = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+        cert = None
+        if configuration.cert_file and configuration.key_file:
+            cert = (configuration.cert_file, configuration.key_file)
+        token = configuration.get_api_key_with_prefix("authorization")
+        refresher = configuration.refresh_api_key_hook
+        api = cls(
+            server=configuration.host,
+            verify=verify,
+            cert=cert,
+            token=token,
+            default_namespace=namespace,
+        )
+        if refresher is not None:
+            api._token_refresher = (refresher, configuration)
+        return api
+
+    async def __aenter__(self) -> KubeApi:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        if self._token_refresher is not None:
+            hook, configuration = self._token_refresher
+            try:
+                hook(configuration)
+                self._token = configuration.get_api_key_with_prefix("authorization")
+            except Exception:  # keep the old token; the call will say if it is refused
+                logger.warning("Could not refresh the Kubernetes API token")
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = self._token
+        headers.update(extra or {})
+        return headers
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        params: Mapping[str, str] | None = None,
+        allow_404: bool = False,
+    ) -> dict[str, Any] | None:
+        extra = {"Content-Type": content_type} if content_type else None
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                json=json,
+                content=content,
+                params=params,
+                headers=self._headers(extra),
+            )
+        except httpx.HTTPError as exc:
+            raise KubeError(
+                f"{method} {path}: Kubernetes API unreachable ({type(exc).__name__})"
+            ) from None
+        if response.status_code == 404 and allow_404:
+            return None
+        if response.status_code >= 400:
+            reason = None
+            message = ""
+            try:
+                payload = response.json()
+                reason = payload.get("reason")
+                message = str(payload.get("message", ""))[:300]
+            except ValueError:
+                pass
+            raise KubeError(
+                f"{method} {path}: HTTP {response.status_code} {reason or ''} {message}".strip(),
+                status=response.status_code,
+                reason=reason,
+            )
+        try:
+            result = response.json()
+        except ValueError:
+            raise KubeError(f"{method} {path}: the answer is not JSON") from None
+        return result if isinstance(result, dict) else {}
+
+    # -- the calls ---------------------------------------------------------------------
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Secret, or None when it does not exist. Never logged."""
+        return await self._request(
+            "GET", f"/api/v1/namespaces/{_quote(namespace)}/secrets/{_quote(name)}", allow_404=True
+        )
+
+    async def get_drsjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._request("GET", drsjob_path(namespace, name), allow_404=True)
+
+    async def list_drsjobs(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        params: dict[str, str] = {"limit": "500"}
+        while True:
+            page = await self._request("GET", drsjob_path(namespace), params=params) or {}
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            params = {"limit": "500", "continue": token}
+
+    async def patch_status(
+        self, namespace: str, name: str, status_patch: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge-patch ``.status`` through the status subresource; None when gone."""
+        return await self._request(
+            "PATCH",
+            drsjob_path(namespace, name, status=True),
+            json={"status": dict(status_patch)},
+            content_type=MERGE_PATCH,
+            allow_404=True,
+        )
+
+    async def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
+        await self._request(
+            "POST", f"/api/v1/namespaces/{_quote(namespace)}/events", json=dict(event)
+        )

@@ -1,0 +1,484 @@
+"""From what a refresh observed to the DrsJob's complete ``.status`` (pure).
+
+Observation returns facts (:class:`Observed`, :class:`Missing`,
+:class:`Failed`); :func:`compute_status` is the one place that decides what
+they mean. :func:`status_patch` turns the old and new status into a JSON
+merge patch, or None when there is nothing to write.
+
+Rules:
+
+* **Observed**: every task field is rebuilt from the job (camelCase, no nulls,
+  endpoints without secrets since the models never hold them). Conditions:
+  ``Synced`` True ``Refreshed`` (constant message, so an unchanged task never
+  causes a write); ``Ready``/``Reconciling``/``Stalled`` from the status group
+  (:mod:`drs_operator.phases`):
+
+  ============  =======================  ===========  ===========================
+  group         Ready                    Reconciling  Stalled
+  ============  =======================  ===========  ===========================
+  in progress   False TaskInProgress     True         False
+  steady        True TaskHealthy/Paused  False        False
+  failed        False TaskFailed         False        True TaskFailed
+  stopped       False TaskCompleted      False        False
+  DELETED       False TaskDeleted        False        True TaskDeleted
+  unknown       Unknown UnknownStatus    False        False
+  ============  =======================  ===========  ===========================
+
+  A stopped task (``RELEASE_RESOURCE_COMPLETE``, ``RELEASE_CHILD_TRANSFER_COMPLETE``)
+  finished on purpose: it is not healthy any more, but nothing is broken, so
+  it is not Ready and not Stalled.
+* **Missing**: the last known task fields are kept, ``phase`` becomes
+  ``Deleted``, Synced/Ready False and Stalled True with reason ``NotFound``.
+* **Failed** (the refresh failed or was not attempted): the last good status
+  is kept entirely; only the ``Synced`` condition (False, the given reason and
+  message) and ``observedGeneration`` change. When there is no ``Ready``
+  condition yet (never refreshed), ``Ready`` Unknown ``AwaitingFirstRefresh``
+  is added so kstatus sees an object that is not ready yet.
+
+Keys of the old status that this module does not own (for example another
+tool's bookkeeping) are kept as they are. Task timestamps are RFC 3339 UTC
+with millisecond precision (``2020-08-21T02:43:49.563Z``); condition times
+use seconds (:func:`drs_operator.conditions.format_time`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from drs_operator import conditions as c
+from drs_operator.drs.models import EndPoint, InstInfo, JobDetail, parse_epoch_ms
+from drs_operator.phases import STATUS_DELETED, STATUS_PAUSING, Group, group_of, phase_of
+
+__all__ = [
+    "MAX_FIELD_TEXT",
+    "MAX_MESSAGE",
+    "MESSAGE_AWAITING_FIRST_REFRESH",
+    "MESSAGE_NOT_FOUND",
+    "MESSAGE_REFRESHED",
+    "OWNED_KEYS",
+    "TASK_KEYS",
+    "Failed",
+    "Missing",
+    "Observation",
+    "Observed",
+    "compute_status",
+    "format_task_time",
+    "status_patch",
+]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The task was read successfully."""
+
+    job: JobDetail
+
+
+@dataclass(frozen=True)
+class Missing:
+    """The task does not exist or was deleted (not-found code, empty results, ...)."""
+
+    code: str | None
+    message: str | None
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """This refresh failed, or was not attempted (suspended, bad spec, bad Secret)."""
+
+    reason: str  # condition reason, e.g. "Throttled", "CredentialsMissing", "Suspended"
+    message: str  # safe, human text naming the cause (already includes code/request id)
+
+
+Observation = Observed | Missing | Failed
+
+MAX_MESSAGE: Final = 1024  # condition messages
+MAX_DETAIL: Final = 300  # failed_reason / error_message quoted inside a message
+MAX_FIELD_TEXT: Final = 2048  # any string field copied into the status
+
+MESSAGE_REFRESHED: Final = "Task details refreshed"
+MESSAGE_NOT_FOUND: Final = "The DRS task does not exist or was deleted"
+MESSAGE_AWAITING_FIRST_REFRESH: Final = "The task has not been refreshed yet"
+
+#: Status keys that describe the task (kept on Missing/Failed, rebuilt on Observed).
+TASK_KEYS: Final = frozenset(
+    {
+        "taskStatus",
+        "jobName",
+        "description",
+        "taskType",
+        "jobDirection",
+        "dbUseType",
+        "netType",
+        "schemaType",
+        "nodeNum",
+        "multiWrite",
+        "parentId",
+        "masterJobId",
+        "createTime",
+        "actualStartTime",
+        "fullTransferCompleteTime",
+        "updateTime",
+        "sourceEndpoint",
+        "targetEndpoint",
+        "dmqEndpoint",
+        "sourceSharding",
+        "instance",
+        "failedReason",
+        "errorCode",
+        "errorMessage",
+    }
+)
+#: Every status key this module writes.
+OWNED_KEYS: Final = TASK_KEYS | {"observedGeneration", "phase", "conditions"}
+
+_INT32_MAX = 2**31 - 1
+
+
+# ---------------------------------------------------------------- field conversion
+
+
+def format_task_time(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC with milliseconds: ``2020-08-21T02:43:49.563Z``."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _text(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return value if len(value) <= MAX_FIELD_TEXT else value[: MAX_FIELD_TEXT - 1] + "…"
+
+
+def _one_line(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(value.split())
+    if not text:
+        return None
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _compact(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop None and empty dicts."""
+    return {k: v for k, v in fields.items() if v is not None and v != {}}
+
+
+def _endpoint(endpoint: EndPoint | None) -> dict[str, Any] | None:
+    if endpoint is None:
+        return None
+    port = endpoint.db_port
+    if port is not None and not 1 <= port <= 65535:
+        port = None
+    fields = _compact(
+        {
+            "dbType": _text(endpoint.db_type),
+            "ip": _text(endpoint.ip),
+            "port": port,
+            "user": _text(endpoint.db_user),
+            "instId": _text(endpoint.inst_id),
+            "instName": _text(endpoint.inst_name),
+            "region": _text(endpoint.region),
+            "projectId": _text(endpoint.project_id),
+            "azCode": _text(endpoint.az_code),
+            "vpcId": _text(endpoint.vpc_id),
+            "subnetId": _text(endpoint.subnet_id),
+            "securityGroupId": _text(endpoint.security_group_id),
+            "sslLink": endpoint.ssl_link,
+            "dbName": _text(endpoint.db_name),
+            "topic": _text(endpoint.topic),
+        }
+    )
+    return fields or None
+
+
+def _instance(info: InstInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    size = info.volume_size
+    if size is not None and size < 0:
+        size = None
+    fields = _compact(
+        {
+            "instType": _text(info.inst_type),
+            "engineType": _text(info.engine_type),
+            "volumeSize": size,
+            "ip": _text(info.ip),
+            "publicIp": _text(info.public_ip),
+            "ipv6": _text(info.ipv6),
+            "status": _text(info.status),
+            "startTime": format_task_time(parse_epoch_ms(info.start_time)),
+        }
+    )
+    return fields or None
+
+
+def _task_fields(job: JobDetail) -> dict[str, Any]:
+    node_num = job.node_num
+    if node_num is not None and not 0 <= node_num <= _INT32_MAX:
+        node_num = None
+    return _compact(
+        {
+            "taskStatus": _text(job.status),
+            "jobName": _text(job.name),
+            "description": _text(job.description),
+            "taskType": _text(job.task_type),
+            "jobDirection": _text(job.job_direction),
+            "dbUseType": _text(job.db_use_type),
+            "netType": _text(job.net_type),
+            "schemaType": _text(job.schema_type),
+            "nodeNum": node_num,
+            "multiWrite": job.multi_write,
+            "parentId": _text(job.parent_id),
+            "masterJobId": _text(job.master_job_id),
+            "createTime": format_task_time(job.create_time),
+            "actualStartTime": format_task_time(job.actual_start_time),
+            "fullTransferCompleteTime": format_task_time(job.full_transfer_complete_time),
+            "updateTime": format_task_time(job.update_time),
+            "sourceEndpoint": _endpoint(job.source_endpoint),
+            "targetEndpoint": _endpoint(job.target_endpoint),
+            "dmqEndpoint": _endpoint(job.dmq_endpoint),
+            "sourceSharding": _endpoint(job.source_sharding),
+            "instance": _instance(job.inst_info),
+            "failedReason": _text(job.failed_reason),
+            "errorCode": _text(job.error_code),
+            "errorMessage": _text(job.error_message),
+        }
+    )
+
+
+# ---------------------------------------------------------------- conditions
+
+
+@dataclass(frozen=True)
+class _TaskConditions:
+    ready: str
+    reconciling: str
+    stalled: str
+    reason: str
+    message: str
+
+
+def _status_text(status: str | None) -> str:
+    return _one_line(status, MAX_DETAIL) or "<none>"
+
+
+def _failure_details(job: JobDetail) -> str:
+    details = [
+        text
+        for text in (
+            _one_line(job.failed_reason, MAX_DETAIL),
+            _one_line(job.error_message, MAX_DETAIL),
+        )
+        if text
+    ]
+    if job.error_code:
+        details.append(f"code {_one_line(job.error_code, 64)}")
+    return "; ".join(dict.fromkeys(details))
+
+
+def _task_conditions(job: JobDetail) -> _TaskConditions:
+    status = job.status
+    shown = _status_text(status)
+    group = group_of(status)
+    t, f, u = c.STATUS_TRUE, c.STATUS_FALSE, c.STATUS_UNKNOWN
+    if group is Group.IN_PROGRESS:
+        return _TaskConditions(f, t, f, c.REASON_TASK_IN_PROGRESS, f"Task is {shown}")
+    if group is Group.STEADY:
+        if status == STATUS_PAUSING:
+            return _TaskConditions(t, f, f, c.REASON_TASK_PAUSED, "Task is paused")
+        return _TaskConditions(t, f, f, c.REASON_TASK_HEALTHY, f"Task is {shown}")
+    if group is Group.FAILED:
+        details = _failure_details(job)
+        message = f"Task failed with status {shown}" + (f": {details}" if details else "")
+        return _TaskConditions(f, f, t, c.REASON_TASK_FAILED, message)
+    if group is Group.FINISHED:
+        if status == STATUS_DELETED:
+            return _TaskConditions(f, f, t, c.REASON_TASK_DELETED, "Task was deleted")
+        return _TaskConditions(f, f, f, c.REASON_TASK_COMPLETED, f"Task is {shown}")
+    if status is None:
+        details = _failure_details(job)
+        message = "Task reported no status" + (f": {details}" if details else "")
+    else:
+        message = f"Task status {shown} is not known to this operator"
+    return _TaskConditions(u, f, f, c.REASON_UNKNOWN_STATUS, message)
+
+
+def _clip_message(message: str) -> str:
+    return _one_line(message, MAX_MESSAGE) or ""
+
+
+def _apply(
+    conditions: Sequence[Mapping[str, Any]] | None,
+    *,
+    updates: Sequence[tuple[str, str, str, str]],
+    generation: int | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = [dict(item) for item in conditions or ()]
+    for kind, status, reason, message in updates:
+        result = c.set_condition(
+            result,
+            type=kind,
+            status=status,
+            reason=reason,
+            message=_clip_message(message),
+            observed_generation=generation,
+            now=now,
+        )
+    return result
+
+
+def _old_conditions(current: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    value = current.get("conditions")
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def _missing_message(missing: Missing) -> str:
+    text = MESSAGE_NOT_FOUND
+    if missing.message:
+        text += f": {_one_line(missing.message, MAX_DETAIL)}"
+    details = []
+    if missing.code:
+        details.append(f"code {_one_line(missing.code, 64)}")
+    if missing.request_id:
+        details.append(f"request {_one_line(missing.request_id, 128)}")
+    if details:
+        text += f" ({', '.join(details)})"
+    return text
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def compute_status(
+    *,
+    current: Mapping[str, Any] | None,
+    observation: Observation,
+    generation: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The complete new ``.status`` (JSON-ready, no nulls) for this observation."""
+    old: Mapping[str, Any] = current if isinstance(current, Mapping) else {}
+    foreign = {k: v for k, v in old.items() if k not in OWNED_KEYS and v is not None}
+    conditions = _old_conditions(old)
+    status: dict[str, Any]
+
+    if isinstance(observation, Observed):
+        job = observation.job
+        task = _task_conditions(job)
+        status = _task_fields(job)
+        status["phase"] = phase_of(job.status)
+        status["conditions"] = _apply(
+            conditions,
+            updates=[
+                (c.READY, task.ready, task.reason, task.message),
+                (c.SYNCED, c.STATUS_TRUE, c.REASON_REFRESHED, MESSAGE_REFRESHED),
+                (c.RECONCILING, task.reconciling, task.reason, task.message),
+                (c.STALLED, task.stalled, task.reason, task.message),
+            ],
+            generation=generation,
+            now=now,
+        )
+    elif isinstance(observation, Missing):
+        status = {k: v for k, v in old.items() if k in TASK_KEYS and v is not None}
+        status["phase"] = phase_of(STATUS_DELETED)
+        status["conditions"] = _apply(
+            conditions,
+            updates=[
+                (c.READY, c.STATUS_FALSE, c.REASON_NOT_FOUND, MESSAGE_NOT_FOUND),
+                (c.SYNCED, c.STATUS_FALSE, c.REASON_NOT_FOUND, _missing_message(observation)),
+                (c.RECONCILING, c.STATUS_FALSE, c.REASON_NOT_FOUND, MESSAGE_NOT_FOUND),
+                (c.STALLED, c.STATUS_TRUE, c.REASON_NOT_FOUND, MESSAGE_NOT_FOUND),
+            ],
+            generation=generation,
+            now=now,
+        )
+    else:
+        status = {
+            k: v
+            for k, v in old.items()
+            if k in OWNED_KEYS and k not in ("observedGeneration", "conditions") and v is not None
+        }
+        updates = [(c.SYNCED, c.STATUS_FALSE, observation.reason, observation.message)]
+        if c.get_condition(conditions, c.READY) is None:
+            updates.append(
+                (
+                    c.READY,
+                    c.STATUS_UNKNOWN,
+                    c.REASON_AWAITING_FIRST_REFRESH,
+                    MESSAGE_AWAITING_FIRST_REFRESH,
+                )
+            )
+        status["conditions"] = _apply(conditions, updates=updates, generation=generation, now=now)
+
+    if generation is not None:
+        status["observedGeneration"] = generation
+    elif "observedGeneration" in old and old["observedGeneration"] is not None:
+        status["observedGeneration"] = old["observedGeneration"]
+    return {**foreign, **status}
+
+
+# ---------------------------------------------------------------- merge patch
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Deep equality that also tells True from 1 and 1 from 1.0."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def status_patch(
+    current: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """A JSON merge patch (RFC 7386) turning ``current`` into ``new``; None when equal.
+
+    Objects are diffed key by key (removed keys → ``None``; keys whose old
+    value is null count as absent); lists, such as ``conditions``, are
+    replaced whole when they differ.
+    """
+    patch = _diff(current if isinstance(current, Mapping) else {}, new)
+    return patch or None
+
+
+def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if value is None:
+            if before is not None:
+                patch[key] = None
+        elif isinstance(value, Mapping) and isinstance(before, Mapping):
+            sub = _diff(before, value)
+            if sub:
+                patch[key] = sub
+        elif not _same(_plain(before), _plain(value)):
+            patch[key] = _plain(value)
+    for key, before in old.items():
+        if key not in new and before is not None:
+            patch[key] = None
+    return patch
+
+
+def _plain(value: Any) -> Any:
+    """Mappings → dicts and sequences (not strings) → lists, recursively."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,358 @@
+"""The refresher: one task that keeps every DrsJob's status current.
+
+Each pass it takes the jobs that are due from the registry, decides locally
+what needs no call (invalid spec, suspended, unusable credentials), resolves
+the rest to connections, tops partial batches up with jobs of the same
+connection that are nearly due, and runs one batch-detail call per batch with
+bounded concurrency and each connection's pacer (rate limit + backoff).
+
+What a call returns is turned into one observation per task ID (facts only);
+the status writer decides what to write. The job is then rescheduled by what
+was observed (the adaptive cadence).
+
+Failure handling per batch:
+- throttled: back off (jitter, Retry-After) and retry a few times, then report;
+- a not-found answer: IDs the service named are missing, the rest re-queried;
+  when it named none, the batch is split in halves until the bad IDs are
+  isolated; IDs found missing are remembered and later queried on their own;
+- IDs that simply did not come back are re-queried alone before being called
+  missing (a flaky answer must not mark a healthy task gone);
+- auth errors drop the token and re-read the Secret for the next refresh;
+- service/transport/parse errors back the connection off and keep the last
+  good status (only ``Synced`` changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from drs_operator.batching import Batch, halves, plan_batches
+from drs_operator.cadence import Pace, base_interval, next_interval
+from drs_operator.conditions import (
+    REASON_INVALID_SPEC,
+    REASON_SUSPENDED,
+)
+from drs_operator.connections import Connection, ConnectionKey, Connections
+from drs_operator.drs.errors import (
+    NOT_FOUND_CODES,
+    DrsAuthError,
+    DrsError,
+    DrsNotFoundError,
+    DrsRequestError,
+    DrsThrottledError,
+)
+from drs_operator.mapping import Failed, Missing, Observation, Observed
+from drs_operator.metrics import Metrics, bounded_code
+from drs_operator.phases import Group, group_of
+from drs_operator.registry import JobRecord, Registry
+from drs_operator.settings import Settings
+from drs_operator.specs import CredentialsError
+from drs_operator.writer import StatusWriter
+
+logger = logging.getLogger(__name__)
+
+THROTTLE_ATTEMPTS = 3
+MESSAGE_SUSPENDED = "Refreshing is suspended by spec.suspend"
+Target = tuple[ConnectionKey, str]
+
+
+def pace_of(observation: Observation) -> Pace:
+    if isinstance(observation, Observed):
+        group = group_of(observation.job.status)
+        if group is Group.IN_PROGRESS:
+            return Pace.IN_PROGRESS
+        if group in (Group.FAILED, Group.FINISHED):
+            return Pace.FAILED
+        return Pace.STEADY
+    if isinstance(observation, Missing):
+        return Pace.FAILED
+    return Pace.ERROR
+
+
+class Refresher:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        connections: Connections,
+        writer: StatusWriter,
+        settings: Settings,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._registry = registry
+        self._connections = connections
+        self._writer = writer
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._semaphore = asyncio.Semaphore(settings.batching.max_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._missing: set[Target] = set()
+        self.last_pass = clock()
+        self.passes = 0
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        tick = self._settings.cadence.tick
+        last_sweep = self._clock()
+        while not stop.is_set():
+            try:
+                await self.refresh_once()
+            except Exception:  # a bug must not stop refreshing for everyone
+                logger.exception("Refresher pass failed")
+            self.last_pass = self._clock()
+            self._metrics.last_pass.set(time.time())
+            self._metrics.refresh_lag.set(self._registry.oldest_due_age())
+            if self._clock() - last_sweep > 60:
+                last_sweep = self._clock()
+                await self._connections.sweep()
+            wait = self._registry.next_due_in()
+            wait = tick if wait is None else min(max(wait, 0.05), tick)
+            self._registry.wakeup.clear()
+            waiters = [asyncio.ensure_future(stop.wait())]
+            waiters.append(asyncio.ensure_future(self._registry.wakeup.wait()))
+            try:
+                await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            # Let a burst of new DrsJobs arrive before batching them.
+            if self._registry.wakeup.is_set() and not stop.is_set():
+                await asyncio.sleep(min(0.2, tick))
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for in-flight batches (graceful shutdown), then cancel what is left."""
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    async def refresh_once(self) -> None:
+        self.passes += 1
+        records = self._registry.take_due()
+        if not records:
+            return
+        targets: dict[Target, list[JobRecord]] = {}
+        connections: dict[ConnectionKey, Connection] = {}
+        await self._resolve(records, targets, connections)
+        self._top_up(targets, connections)
+        batches = plan_batches(
+            targets.keys(),
+            batch_size=self._settings.batching.batch_size,
+            known_missing=self._missing,
+        )
+        for batch in batches:
+            task = asyncio.create_task(
+                self._run_batch(batch, connections[batch.connection], targets)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(
+        self,
+        records: Sequence[JobRecord],
+        targets: dict[Target, list[JobRecord]],
+        connections: dict[ConnectionKey, Connection],
+    ) -> None:
+        for record in records:
+            if record.spec is None:
+                message = str(record.spec_error) if record.spec_error else "invalid spec"
+                await self._finish(record, Failed(REASON_INVALID_SPEC, message), Pace.FAILED)
+                continue
+            if record.spec.suspend:
+                await self._finish(record, Failed(REASON_SUSPENDED, MESSAGE_SUSPENDED), Pace.FAILED)
+                continue
+            try:
+                connection = await self._connections.resolve(record)
+            except CredentialsError as exc:
+                await self._finish(record, Failed(exc.reason, str(exc)), Pace.ERROR)
+                continue
+            record.connection_key = connection.key
+            connections[connection.key] = connection
+            targets.setdefault((connection.key, record.spec.job_id), []).append(record)
+
+    def _top_up(
+        self,
+        targets: dict[Target, list[JobRecord]],
+        connections: dict[ConnectionKey, Connection],
+    ) -> None:
+        """Fill partial batches with nearly-due jobs of the same connection."""
+        size = self._settings.batching.batch_size
+        counts: dict[ConnectionKey, int] = {}
+        for key, job_id in targets:
+            if (key, job_id) not in self._missing:
+                counts[key] = counts.get(key, 0) + 1
+        room = {key: -n % size for key, n in counts.items() if n % size}
+        if not room:
+            return
+        cadence = self._settings.cadence
+
+        def horizon(record: JobRecord) -> float:
+            override = record.spec.refresh_interval if record.spec else None
+            interval = base_interval(record.pace, settings=cadence, override=override)
+            return max(cadence.tick, cadence.jitter * interval)
+
+        def wanted(record: JobRecord) -> bool:
+            key = record.connection_key
+            if key is None or room.get(key, 0) <= 0 or record.spec is None:
+                return False
+            if record.spec.suspend or (key, record.spec.job_id) in self._missing:
+                return False
+            if (key, record.spec.job_id) not in targets:
+                room[key] -= 1
+            return True
+
+        scan = min(2000, 20 * sum(room.values()))
+        for record in self._registry.take_ahead(horizon=horizon, accept=wanted, max_scan=scan):
+            assert record.spec is not None and record.connection_key is not None
+            targets.setdefault((record.connection_key, record.spec.job_id), []).append(record)
+
+    # -- one batch -------------------------------------------------------------------------
+
+    async def _run_batch(
+        self,
+        batch: Batch[ConnectionKey],
+        connection: Connection,
+        targets: dict[Target, list[JobRecord]],
+    ) -> None:
+        try:
+            async with self._semaphore:
+                observations = await self._query(connection, batch.job_ids)
+        except Exception as exc:  # never leave jobs in flight forever
+            logger.exception("Batch on %s failed unexpectedly", connection.key)
+            observations = {
+                i: Failed("ApiError", f"internal error: {type(exc).__name__}")
+                for i in batch.job_ids
+            }
+        for job_id in batch.job_ids:
+            observation = observations.get(job_id) or Failed("ApiError", "no answer for this job")
+            target = (connection.key, job_id)
+            if isinstance(observation, Missing):
+                self._missing.add(target)
+            elif isinstance(observation, Observed):
+                self._missing.discard(target)
+            for record in targets.get(target, ()):
+                await self._finish(record, observation, pace_of(observation), connection)
+
+    async def _finish(
+        self,
+        record: JobRecord,
+        observation: Observation,
+        pace: Pace,
+        connection: Connection | None = None,
+    ) -> None:
+        try:
+            await self._writer.apply(record, observation)
+        finally:
+            outcome = type(observation).__name__.lower()
+            self._metrics.jobs_refreshed.labels(outcome).inc()
+            override = record.spec.refresh_interval if record.spec else None
+            delay = next_interval(
+                pace, settings=self._settings.cadence, override=override, rng=self._rng
+            )
+            if connection is not None and pace is Pace.ERROR:
+                delay = max(delay, connection.pacer.blocked_for)
+            self._registry.reschedule(record, pace, delay)
+
+    async def _call(self, connection: Connection, ids: Sequence[str]) -> Any:
+        """One batch-detail call, waiting for the pacer and retrying throttling."""
+        for attempt in range(1, THROTTLE_ATTEMPTS + 1):
+            await connection.pacer.acquire()
+            try:
+                result = await connection.client.batch_detail(ids)
+            except DrsThrottledError as exc:
+                self._metrics.throttled.labels(bounded_code(exc.code)).inc()
+                self._backoff(connection, "throttled", exc.retry_after)
+                if attempt == THROTTLE_ATTEMPTS:
+                    raise
+                continue
+            connection.pacer.record_success()
+            return result
+        raise AssertionError("unreachable")
+
+    def _backoff(self, connection: Connection, cause: str, retry_after: float | None) -> None:
+        delay = connection.pacer.record_failure(retry_after=retry_after)
+        self._metrics.backoffs.labels(cause).inc()
+        self._metrics.backoff_seconds.inc(delay)
+        logger.info("Backing off %s for %.1fs (%s)", connection.key, delay, cause)
+
+    async def _query(self, connection: Connection, ids: Sequence[str]) -> dict[str, Observation]:
+        try:
+            result = await self._call(connection, ids)
+        except DrsNotFoundError as exc:
+            return await self._not_found(connection, ids, exc)
+        except DrsRequestError as exc:
+            if len(ids) > 1:  # maybe one bad ID spoils the batch: isolate it
+                return await self._split(connection, ids)
+            return {ids[0]: Failed(exc.reason, exc.describe())}
+        except DrsAuthError as exc:
+            self._connections.on_auth_error(connection)
+            return dict.fromkeys(ids, Failed(exc.reason, exc.describe()))
+        except DrsError as exc:
+            if exc.retryable and not isinstance(exc, DrsThrottledError):
+                self._backoff(connection, exc.reason.lower(), None)
+            failed = Failed(exc.reason, exc.describe())
+            return dict.fromkeys(ids, failed)
+
+        observations: dict[str, Observation] = {}
+        for job_id, job in result.jobs.items():
+            observations[job_id] = Observed(job)
+        for job_id, (code, message) in result.errors.items():
+            if code in NOT_FOUND_CODES:
+                observations[job_id] = Missing(code, message, result.request_id)
+            else:
+                text = f"the service reported an error for this task: {message or code}"
+                if code or result.request_id:
+                    text += f" (code {code or '-'}, request {result.request_id or '-'})"
+                observations[job_id] = Failed("ApiError", text)
+        unanswered = [i for i in ids if i not in observations]
+        if unanswered and len(ids) > 1:
+            # Re-ask each alone: a dropped ID is only "missing" if it stays away.
+            for job_id in unanswered:
+                observations.update(await self._query(connection, [job_id]))
+        elif unanswered:
+            observations[unanswered[0]] = Missing(
+                None, "the service returned no record for this task", result.request_id
+            )
+        return observations
+
+    async def _not_found(
+        self, connection: Connection, ids: Sequence[str], exc: DrsNotFoundError
+    ) -> dict[str, Observation]:
+        named = [i for i in ids if i in exc.missing]
+        observations: dict[str, Observation] = {
+            i: Missing(exc.missing[i][0] or exc.code, exc.missing[i][1], exc.request_id)
+            for i in named
+        }
+        rest = [i for i in ids if i not in exc.missing]
+        if not rest:
+            return observations
+        if len(ids) == 1:
+            return {ids[0]: Missing(exc.code, exc.api_message, exc.request_id)}
+        if named:
+            observations.update(await self._query(connection, rest))
+            return observations
+        return await self._split(connection, ids)
+
+    async def _split(self, connection: Connection, ids: Sequence[str]) -> dict[str, Observation]:
+        first, second = halves(ids)
+        observations = await self._query(connection, first)
+        observations.update(await self._query(connection, second))
+        return observations
