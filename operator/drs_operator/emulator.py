@@ -41,6 +41,7 @@ extras, and this module is importable without it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import collections
 import contextlib
@@ -201,6 +202,15 @@ def _json_patch(obj: Obj, ops: list[Any]) -> Obj:
     return patched
 
 
+def _fold_string_data(spec: ResourceSpec, obj: Obj) -> None:
+    """As the API server does for Secrets: ``stringData`` is merged into base64 ``data``."""
+    if spec is SECRETS and "stringData" in obj:
+        data = dict(obj.get("data") or {})
+        for key, value in (obj.pop("stringData") or {}).items():
+            data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+        obj["data"] = data
+
+
 def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The part of an object whose change bumps ``metadata.generation``."""
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
@@ -329,6 +339,7 @@ class Store:
             raise ApiError(
                 409, "AlreadyExists", f'{spec.qualified} "{name}" already exists', name=name
             )
+        _fold_string_data(spec, obj)
         obj.setdefault("apiVersion", spec.api_version)
         obj.setdefault("kind", spec.kind)
         if spec.status_subresource:
@@ -478,6 +489,7 @@ class Store:
                 meta[fixed] = old["metadata"][fixed]
             else:
                 meta.pop(fixed, None)
+        _fold_string_data(spec, new)
         new["apiVersion"] = old["apiVersion"]
         new["kind"] = old["kind"]
         if "generation" in old["metadata"]:
@@ -822,19 +834,21 @@ def _handler_class() -> type[Any]:
                         return
                     if raw is not None and (raw.transport is None or raw.transport.is_closing()):
                         return
-                    wait = min(_DISCONNECT_POLL, max(0.0, next_bookmark - now))
+                    wait = _DISCONNECT_POLL
+                    if bookmarks:
+                        wait = min(wait, max(0.01, next_bookmark - now))
                     if deadline is not None:
-                        wait = min(wait, max(0.0, deadline - now))
+                        wait = min(wait, max(0.01, deadline - now))
                     try:
-                        event = await asyncio.wait_for(watch.queue.get(), timeout=wait)
+                        item = await asyncio.wait_for(watch.queue.get(), timeout=wait)
                     except TimeoutError:
                         if bookmarks and loop.time() >= next_bookmark:
                             next_bookmark = loop.time() + self.bookmark_interval
                             yield self.store.bookmark(spec)
                         continue
-                    if event is None:  # the cluster is stopping
+                    if item is None:  # the cluster is stopping
                         return
-                    yield event
+                    yield item
             finally:
                 self.store.close_watch(watch)
 
@@ -978,7 +992,7 @@ class EmulatedCluster:
         resource: str,
         namespace: str | None,
         name: str,
-        patch: Mapping[str, Any] | list[Any],
+        patch: Mapping[str, Any] | builtins.list[Any],
         *,
         subresource: str | None = None,
     ) -> Obj:

@@ -66,9 +66,7 @@ def _describe(scenario: Scenario, *, show: bool) -> str:
         parts.append(f"token{value} for project {token.project_id or '(any)'}")
     for user in scenario.users:
         secret = f" password {user.password}" if show else ""
-        parts.append(
-            f"IAM user {user.name}@{user.domain}{secret} for project {user.project_id}"
-        )
+        parts.append(f"IAM user {user.name}@{user.domain}{secret} for project {user.project_id}")
     for key in scenario.access_keys:
         value = f" {key.access_key}/{key.secret_key}" if show else ""
         parts.append(f"access key{value}")

@@ -53,9 +53,18 @@ ERROR_FIELDS = ("error_code", "error_message", "failed_reason")
 # Default failure details per failed status: (error_code, error_message).
 FAILURE_DEFAULTS: dict[str, tuple[str, str]] = {
     "CREATE_FAILED": ("DRS.M03001", "Failed to create the replication instance."),
-    "START_JOB_FAILED": ("DRS.M03005", "Failed to start the task: the source database is unreachable."),
-    "FULL_TRANSFER_FAILED": ("DRS.M05009", "Full migration failed: table `shop`.`orders` was dropped in the source database."),
-    "INCRE_TRANSFER_FAILED": ("DRS.M05012", "Incremental migration failed: binlog file mysql-bin.000042 was purged in the source database."),
+    "START_JOB_FAILED": (
+        "DRS.M03005",
+        "Failed to start the task: the source database is unreachable.",
+    ),
+    "FULL_TRANSFER_FAILED": (
+        "DRS.M05009",
+        "Full migration failed: table `shop`.`orders` was dropped in the source database.",
+    ),
+    "INCRE_TRANSFER_FAILED": (
+        "DRS.M05012",
+        "Incremental migration failed: binlog mysql-bin.000042 was purged in the source.",
+    ),
     "RELEASE_RESOURCE_FAILED": ("DRS.M03011", "Failed to release the replication instance."),
     "CHANGE_JOB_FAILED": ("DRS.M03015", "Failed to change the task."),
     "CHILD_TRANSFER_FAILED": ("DRS.M05020", "A subtask failed."),
@@ -78,7 +87,9 @@ _STARTED = frozenset(
         "RELEASE_RESOURCE_COMPLETE",
     }
 )
-_FULL_DONE = frozenset({"FULL_TRANSFER_COMPLETE", "INCRE_TRANSFER_STARTED", "INCRE_TRANSFER_FAILED"})
+_FULL_DONE = frozenset(
+    {"FULL_TRANSFER_COMPLETE", "INCRE_TRANSFER_STARTED", "INCRE_TRANSFER_FAILED"}
+)
 
 ProgressionStep = tuple[float, str, Mapping[str, Any]]
 
@@ -97,6 +108,11 @@ def _hex(rng: Random, n: int) -> str:
     return f"{rng.getrandbits(4 * n):0{n}x}"
 
 
+def _uuid(rng: Random) -> str:
+    h = _hex(rng, 32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _ms(seconds: float) -> str:
     return str(int(seconds * 1000))
 
@@ -110,8 +126,14 @@ def normalize_progression(steps: Iterable[Sequence[Any]]) -> list[ProgressionSte
     result: list[ProgressionStep] = []
     last = 0.0
     for index, step in enumerate(steps):
-        if isinstance(step, str | bytes) or not isinstance(step, Sequence) or len(step) not in (2, 3):
-            raise ValueError(f"step {index}: must be [seconds, status] or [seconds, status, fields]")
+        if (
+            isinstance(step, str | bytes)
+            or not isinstance(step, Sequence)
+            or len(step) not in (2, 3)
+        ):
+            raise ValueError(
+                f"step {index}: must be [seconds, status] or [seconds, status, fields]"
+            )
         t, status = step[0], step[1]
         extra: Any = step[2] if len(step) == 3 else {}
         if isinstance(t, bool) or not isinstance(t, int | float) or t < 0:
@@ -135,8 +157,8 @@ def make_job(
     region = "cn-north-4"
     src_ip = f"192.168.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
     dst_ip = f"192.168.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-    vpc_id = f"{_hex(rng, 8)}-{_hex(rng, 4)}-{_hex(rng, 4)}-{_hex(rng, 4)}-{_hex(rng, 12)}"
-    subnet_id = f"{_hex(rng, 8)}-{_hex(rng, 4)}-{_hex(rng, 4)}-{_hex(rng, 4)}-{_hex(rng, 12)}"
+    vpc_id = _uuid(rng)
+    subnet_id = _uuid(rng)
     inst_name = f"rds-sim-mysql-{serial:04d}"
     ssl = serial % 2 == 0
     cert = base64.b64encode(f"{SECRET_MARKER}-cert-{_hex(rng, 16)}".encode()).decode()
@@ -225,7 +247,7 @@ def make_job(
         "az_code": "cn-north-4a",
         "vpc_id": vpc_id,
         "subnet_id": subnet_id,
-        "security_group_id": f"{_hex(rng, 8)}-{_hex(rng, 4)}-{_hex(rng, 4)}-{_hex(rng, 4)}-{_hex(rng, 12)}",
+        "security_group_id": _uuid(rng),
         "issue_coupon": False,
         "multi_write": False,
         "support_ip_v6": False,

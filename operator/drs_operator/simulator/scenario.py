@@ -282,9 +282,7 @@ class _Parser:
     def job(self, value: Any, path: str) -> JobSpec:
         data = dict(self.mapping(value, path))
         job_id = self.job_id(data.pop("id"), f"{path}.id") if "id" in data else None
-        status = (
-            self.string(data.pop("status"), f"{path}.status") if "status" in data else None
-        )
+        status = self.string(data.pop("status"), f"{path}.status") if "status" in data else None
         project = (
             self.string(data.pop("project_id"), f"{path}.project_id")
             if "project_id" in data
@@ -312,4 +310,5 @@ class _Parser:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {dict: "mapping", list: "list", str: "string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "mapping", list: "list", str: "string"}
+    return names.get(type(value), type(value).__name__)

@@ -259,11 +259,11 @@ class Simulator:
                 project_id=user.project_id,
                 project_name=user.project_name,
             )
-        for key in scenario.access_keys:
+        for access in scenario.access_keys:
             self.add_access_key(
-                access_key=key.access_key,
-                secret_key=key.secret_key,
-                security_token=key.security_token,
+                access_key=access.access_key,
+                secret_key=access.secret_key,
+                security_token=access.security_token,
             )
         for spec in scenario.jobs:
             self.add_job(
@@ -507,7 +507,10 @@ class Simulator:
                 "user": {
                     "name": name,
                     "id": uuid.uuid5(uuid.NAMESPACE_OID, f"{domain}/{name}").hex,
-                    "domain": {"name": domain, "id": uuid.uuid5(uuid.NAMESPACE_OID, str(domain)).hex},
+                    "domain": {
+                        "name": domain,
+                        "id": uuid.uuid5(uuid.NAMESPACE_OID, str(domain)).hex,
+                    },
                     "password_expires_at": "",
                 },
                 "project": {
@@ -626,7 +629,9 @@ class Simulator:
         )
         if access is None:
             return _error(
-                401, CODE_AUTH, "Incorrect IAM authentication information: verify aksk signature fail."
+                401,
+                CODE_AUTH,
+                "Incorrect IAM authentication information: verify aksk signature fail.",
             )
         expected_token = self._access_keys[access].security_token
         if expected_token is not None and not hmac.compare_digest(
@@ -755,7 +760,8 @@ class Simulator:
             return json.loads(await request.read() or b"{}")
         except ValueError:
             raise web.HTTPBadRequest(
-                text=json.dumps({"error": "body is not valid JSON"}), content_type="application/json"
+                text=json.dumps({"error": "body is not valid JSON"}),
+                content_type="application/json",
             ) from None
 
     @staticmethod

@@ -1,0 +1,149 @@
+"""The in-memory index: what a watch event does to scheduling and known status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from drs_operator.cadence import Pace
+from drs_operator.registry import Registry
+
+JOB_ID = "9a470239-2308-4bb5-a6bc-1040402fjb21"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def body(
+    name: str = "a",
+    *,
+    rv: str = "1",
+    generation: int = 1,
+    uid: str = "u1",
+    spec: dict[str, Any] | None = None,
+    status: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "namespace": "ns",
+            "name": name,
+            "uid": uid,
+            "resourceVersion": rv,
+            "generation": generation,
+        },
+        "spec": {"jobId": JOB_ID} if spec is None else spec,
+        "status": status or {},
+    }
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def registry(clock: Clock) -> Registry:
+    return Registry(default_credentials="drs-credentials", clock=clock)
+
+
+def test_new_job_is_due_at_once(registry: Registry) -> None:
+    registry.observe(event_type=None, body=body())
+    [record] = registry.take_due()
+    assert record.key == ("ns", "a") and record.in_flight
+    assert record.spec is not None and record.spec.credentials_name == "drs-credentials"
+    assert registry.take_due() == []  # in flight: not handed out twice
+
+
+def test_rescheduled_job_is_due_after_its_delay(registry: Registry, clock: Clock) -> None:
+    registry.observe(event_type=None, body=body())
+    [record] = registry.take_due()
+    registry.reschedule(record, Pace.STEADY, 60)
+    clock.now += 59
+    assert registry.take_due() == []
+    clock.now += 1
+    assert registry.take_due() == [record]
+
+
+def test_status_only_change_does_not_reschedule(registry: Registry, clock: Clock) -> None:
+    registry.observe(event_type=None, body=body())
+    [record] = registry.take_due()
+    registry.reschedule(record, Pace.STEADY, 60)
+    registry.observe(event_type="MODIFIED", body=body(rv="2", status={"phase": "Running"}))
+    assert registry.take_due() == []
+    assert record.status == {"phase": "Running"}
+
+
+def test_spec_change_makes_job_due_now(registry: Registry) -> None:
+    registry.observe(event_type=None, body=body())
+    [record] = registry.take_due()
+    registry.reschedule(record, Pace.STEADY, 60)
+    changed = body(rv="2", generation=2, spec={"jobId": JOB_ID, "suspend": True})
+    registry.observe(event_type="MODIFIED", body=changed)
+    assert registry.take_due() == [record]
+    assert record.spec is not None and record.spec.suspend and record.generation == 2
+
+
+def test_spec_change_while_in_flight_refreshes_right_after(registry: Registry) -> None:
+    registry.observe(event_type=None, body=body())
+    [record] = registry.take_due()
+    changed = body(rv="2", generation=2, spec={"jobId": JOB_ID, "refreshInterval": "10s"})
+    registry.observe(event_type="MODIFIED", body=changed)
+    registry.reschedule(record, Pace.STEADY, 60)
+    assert registry.take_due() == [record]
+
+
+def test_stale_event_does_not_override_newer_write(registry: Registry) -> None:
+    registry.observe(event_type=None, body=body(rv="5", status={"phase": "Running"}))
+    [record] = registry.take_due()
+    registry.written(record, {"metadata": {"resourceVersion": "7"}, "status": {"phase": "Failed"}})
+    registry.observe(event_type="MODIFIED", body=body(rv="6", status={"phase": "Running"}))
+    assert record.status == {"phase": "Failed"}
+
+
+def test_deleted_job_is_forgotten_and_marked(registry: Registry) -> None:
+    registry.observe(event_type=None, body=body())
+    [record] = registry.take_due()
+    registry.observe(event_type="DELETED", body=body())
+    assert record.deleted and len(registry) == 0
+    registry.reschedule(record, Pace.STEADY, 0)
+    assert registry.take_due() == []
+
+
+def test_recreated_object_is_a_new_record(registry: Registry) -> None:
+    registry.observe(event_type=None, body=body(uid="u1"))
+    [old] = registry.take_due()
+    registry.observe(event_type="ADDED", body=body(uid="u2", rv="9"))
+    assert old.deleted
+    [new] = registry.take_due()
+    assert new is not old and new.uid == "u2"
+
+
+def test_invalid_spec_is_kept_with_its_error(registry: Registry) -> None:
+    registry.observe(event_type=None, body=body(spec={"jobId": "NOT-AN-ID"}))
+    [record] = registry.take_due()
+    assert record.spec is None and record.spec_error is not None
+    assert "jobId" in str(record.spec_error)
+
+
+def test_take_ahead_fills_only_within_horizon(registry: Registry, clock: Clock) -> None:
+    for i, delay in enumerate([1, 2, 50]):
+        registry.observe(event_type=None, body=body(f"j{i}", uid=f"u{i}"))
+    records = registry.take_due()
+    for record, delay in zip(records, [1, 2, 50], strict=True):
+        registry.reschedule(record, Pace.STEADY, delay)
+    taken = registry.take_ahead(horizon=lambda r: 5.0, accept=lambda r: True)
+    assert sorted(r.name for r in taken) == ["j0", "j1"]
+    clock.now += 50
+    assert [r.name for r in registry.take_due()] == ["j2"]
+
+
+def test_oldest_due_age_is_the_refresh_lag(registry: Registry, clock: Clock) -> None:
+    registry.observe(event_type=None, body=body())
+    clock.now += 7
+    assert registry.oldest_due_age() == pytest.approx(7)
