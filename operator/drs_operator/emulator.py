@@ -241,7 +241,7 @@ class RecordedRequest:
 _Key = tuple[tuple[str, str, str], str | None, str]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Watch:
     spec: ResourceSpec
     namespace: str | None
@@ -669,10 +669,14 @@ def _handler_class() -> type[Any]:
                 entry = self._record(request)
                 response: aiohttp.web.StreamResponse = await self._dispatch(request)
             except rendering.StreamingError as exc:
-                prepared = exc.args[0]
-                await self._stream_error(exc.__cause__ or exc, prepared)
-                await prepared.write_eof()
-                response = prepared
+                cause = exc.__cause__ or exc
+                logger.error("emulator: stream failed: %s %s: %r", raw.method, raw.path, cause)
+                response = exc.args[0]
+                if response.prepared:
+                    await self._stream_error(cause, response)
+                    await response.write_eof()
+                else:
+                    response = await self._render_error(cause)
             except ApiError as exc:
                 response = aiohttp.web.json_response(exc.status(), status=exc.code)
             except kmock.KubernetesError as exc:  # e.g. kmock's unknown-endpoint fallback

@@ -169,6 +169,13 @@ def _get_path(value: Any, keys: Sequence[str]) -> Any:
     return value
 
 
+def _equal(left: Any, right: Any) -> bool:
+    # JSON semantics: true is not 1, unlike Python's bool/int.
+    if isinstance(left, bool) != isinstance(right, bool):
+        return False
+    return bool(left == right)
+
+
 def _walk(value: Any, steps: Sequence[_Step]) -> Iterator[Any]:
     if not steps:
         yield value
@@ -191,7 +198,7 @@ def _walk(value: Any, steps: Sequence[_Step]) -> Iterator[Any]:
             found = _get_path(item, step.fpath)
             if found is _MISSING:
                 continue
-            if (found == step.literal) == (step.op == "=="):
+            if _equal(found, step.literal) == (step.op == "=="):
                 yield from _walk(item, rest)
 
 
