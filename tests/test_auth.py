@@ -1,4 +1,4 @@
-"""Auth classes: token, IAM password (cache, refresh ahead, refresh once, one shared refresh), AK/SK."""
+"""Auth: token, IAM password (cache, refresh ahead, refresh once, shared refresh), AK/SK."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def make(
 
 
 async def test_iam_request_body_and_token_use() -> None:
-    auth, iam, drs, client, _, outcomes = make()
+    _, iam, drs, client, _, outcomes = make()
     async with client:
         await client.batch_detail([JOB])
     assert iam.bodies == [
@@ -230,7 +230,7 @@ async def test_concurrent_calls_share_one_refresh() -> None:
 
 
 async def test_invalidate_forces_a_new_token() -> None:
-    auth, iam, drs, client, _, _ = make()
+    auth, _, drs, client, _, _ = make()
     async with client:
         await client.batch_detail([JOB])
         auth.invalidate()
@@ -245,28 +245,47 @@ async def test_invalidate_forces_a_new_token() -> None:
             httpx.Response(
                 401,
                 headers={"X-Request-Id": "iam-1"},
-                json={"error": {"code": 401, "message": "The username or password is wrong.",
-                                "title": "Unauthorized"}},
+                json={
+                    "error": {
+                        "code": 401,
+                        "message": "The username or password is wrong.",
+                        "title": "Unauthorized",
+                    }
+                },
             ),
-            DrsAuthError, "401", "IAM's own error shape",
+            DrsAuthError,
+            "401",
+            "IAM's own error shape",
         ),
         (
-            httpx.Response(400, headers={"X-Request-Id": "iam-1"},
-                           json={"error_code": "IAM.0011", "error_msg": "bad request"}),
-            DrsAuthError, "IAM.0011", "APIG-style error",
+            httpx.Response(
+                400,
+                headers={"X-Request-Id": "iam-1"},
+                json={"error_code": "IAM.0011", "error_msg": "bad request"},
+            ),
+            DrsAuthError,
+            "IAM.0011",
+            "APIG-style error",
         ),
-        (httpx.Response(503, headers={"X-Request-Id": "iam-1"}), DrsServerError, None,
-         "IAM down"),
-        (httpx.Response(429, headers={"X-Request-Id": "iam-1"}), DrsThrottledError, None,
-         "IAM throttling"),
-        (httpx.Response(201, headers={"X-Request-Id": "iam-1"}, json={}), DrsAuthError, None,
-         "no X-Subject-Token header"),
+        (httpx.Response(503, headers={"X-Request-Id": "iam-1"}), DrsServerError, None, "IAM down"),
+        (
+            httpx.Response(429, headers={"X-Request-Id": "iam-1"}),
+            DrsThrottledError,
+            None,
+            "IAM throttling",
+        ),
+        (
+            httpx.Response(201, headers={"X-Request-Id": "iam-1"}, json={}),
+            DrsAuthError,
+            None,
+            "no X-Subject-Token header",
+        ),
     ],
 )
 async def test_iam_failures(
     response: httpx.Response, error: type[Exception], code: str | None, reason: str
 ) -> None:
-    auth, iam, drs, client, _, outcomes = make()
+    _, iam, drs, client, _, outcomes = make()
     iam.fail = response
     async with client:
         with pytest.raises(error) as info:
@@ -283,8 +302,12 @@ async def test_iam_transport_failure() -> None:
         raise httpx.ConnectError("refused")
 
     auth = IamPasswordAuth(
-        iam_endpoint=IAM, username="alice", password=PASSWORD, domain="acme",
-        project_id=PROJECT, http=httpx.AsyncClient(transport=httpx.MockTransport(refuse)),
+        iam_endpoint=IAM,
+        username="alice",
+        password=PASSWORD,
+        domain="acme",
+        project_id=PROJECT,
+        http=httpx.AsyncClient(transport=httpx.MockTransport(refuse)),
     )
     with pytest.raises(DrsTransportError) as info:
         await auth.token()
@@ -299,8 +322,13 @@ async def test_expiry_without_expires_at_defaults_to_a_day() -> None:
         return httpx.Response(201, headers={"X-Subject-Token": "t"}, json={"token": {}})
 
     auth = IamPasswordAuth(
-        iam_endpoint=IAM, username="u", password=PASSWORD, domain="d", project_id=PROJECT,
-        http=httpx.AsyncClient(transport=httpx.MockTransport(handler)), clock=clock,
+        iam_endpoint=IAM,
+        username="u",
+        password=PASSWORD,
+        domain="d",
+        project_id=PROJECT,
+        http=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        clock=clock,
     )
     await auth.token()
     clock.now += 22 * 3600
@@ -328,7 +356,9 @@ async def test_token_auth_header() -> None:
         seen.append(request)
         return httpx.Response(200, json={"results": []})
 
-    async with httpx.AsyncClient(auth=TokenAuth("tok-X"), transport=httpx.MockTransport(handler)) as c:
+    async with httpx.AsyncClient(
+        auth=TokenAuth("tok-X"), transport=httpx.MockTransport(handler)
+    ) as c:
         await c.post("https://x.test/a")
     assert seen[0].headers["X-Auth-Token"] == "tok-X"
 
@@ -342,8 +372,11 @@ async def test_aksk_signs_verifiably(security_token: str | None) -> None:
         return httpx.Response(200, json={"count": 0, "results": []})
 
     auth = AkSkAuth(
-        access_key="AK1", secret_key=SECRET_KEY, project_id=PROJECT,
-        security_token=security_token, clock=lambda: 1709633472.0,
+        access_key="AK1",
+        secret_key=SECRET_KEY,
+        project_id=PROJECT,
+        security_token=security_token,
+        clock=lambda: 1709633472.0,
     )
     client = DrsClient(
         endpoint=DRS, project_id=PROJECT, auth=auth, transport=httpx.MockTransport(handler)
@@ -379,10 +412,12 @@ async def test_aksk_signs_verifiably(security_token: str | None) -> None:
 def test_no_secret_in_repr() -> None:
     objects = [
         TokenAuth("tok-SECRET"),
-        AkSkAuth(access_key="AK1", secret_key=SECRET_KEY, project_id=PROJECT,
-                 security_token="sts-SECRET"),
-        IamPasswordAuth(iam_endpoint=IAM, username="u", password=PASSWORD, domain="d",
-                        project_id=PROJECT),
+        AkSkAuth(
+            access_key="AK1", secret_key=SECRET_KEY, project_id=PROJECT, security_token="sts-SECRET"
+        ),
+        IamPasswordAuth(
+            iam_endpoint=IAM, username="u", password=PASSWORD, domain="d", project_id=PROJECT
+        ),
     ]
     for obj in objects:
         text = repr(obj)
@@ -394,10 +429,18 @@ def test_no_secret_in_repr() -> None:
     ("credentials", "kind"),
     [
         (Credentials(region="ap-southeast-1", project_id=PROJECT, token="t"), TokenAuth),
-        (Credentials(region="ap-southeast-1", project_id=PROJECT, access_key="a",
-                     secret_key="s"), AkSkAuth),
-        (Credentials(region="ap-southeast-1", project_id=PROJECT, username="u", password="p",
-                     domain="d"), IamPasswordAuth),
+        (
+            Credentials(
+                region="ap-southeast-1", project_id=PROJECT, access_key="a", secret_key="s"
+            ),
+            AkSkAuth,
+        ),
+        (
+            Credentials(
+                region="ap-southeast-1", project_id=PROJECT, username="u", password="p", domain="d"
+            ),
+            IamPasswordAuth,
+        ),
     ],
 )
 def test_build_auth_by_mode(credentials: Credentials, kind: type[httpx.Auth]) -> None:
@@ -406,12 +449,19 @@ def test_build_auth_by_mode(credentials: Credentials, kind: type[httpx.Auth]) ->
 
 
 def test_build_auth_password_endpoint_choice() -> None:
-    creds = Credentials(region="eu-west-101", project_id=PROJECT, username="u", password="p",
-                        domain="d")
+    creds = Credentials(
+        region="eu-west-101", project_id=PROJECT, username="u", password="p", domain="d"
+    )
     auth = build_auth(creds)
     assert "iam.eu-west-101.myhuaweicloud.eu" in repr(auth)
     auth = build_auth(creds, iam_endpoint="http://127.0.0.1:1234")
     assert "127.0.0.1:1234" in repr(auth)
-    explicit = Credentials(region="eu-west-101", project_id=PROJECT, username="u", password="p",
-                           domain="d", iam_endpoint="https://iam.proxy.test")
+    explicit = Credentials(
+        region="eu-west-101",
+        project_id=PROJECT,
+        username="u",
+        password="p",
+        domain="d",
+        iam_endpoint="https://iam.proxy.test",
+    )
     assert "iam.proxy.test" in repr(build_auth(explicit))

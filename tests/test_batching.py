@@ -46,7 +46,10 @@ from drs_operator.batching import Batch, halves, plan_batches
     ],
 )
 def test_plan_batches(
-    wanted: list[tuple[str, str]], size: int, missing: set[tuple[str, str]], expected: list[Batch[str]]
+    wanted: list[tuple[str, str]],
+    size: int,
+    missing: set[tuple[str, str]],
+    expected: list[Batch[str]],
 ) -> None:
     assert plan_batches(wanted, batch_size=size, known_missing=missing) == expected
 

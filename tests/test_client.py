@@ -166,7 +166,9 @@ async def test_secrets_in_items_never_reach_the_result() -> None:
 
 
 def paging_server(
-    *, default_per_page: int = 5, count: Callable[[int, int], int] | None = None,
+    *,
+    default_per_page: int = 5,
+    count: Callable[[int, int], int] | None = None,
     ignore_page: bool = False,
 ) -> tuple[Handler, list[dict[str, Any]]]:
     """A batch-detail server that pages like DRS; ``count(total, page_len)`` may lie."""
@@ -190,10 +192,22 @@ PAGING = [
     ("fits in one page", 3, 10, None, False, 1),
     ("count is the total: pages on", 25, 10, None, False, 3),
     ("exact multiple of per_page", 20, 10, None, False, 2),
-    ("count is the page size (lies): pages on while pages are full", 25, 10,
-     lambda total, page: page, False, 3),
-    ("count says zero but items came: pages on while pages are full", 12, 5,
-     lambda total, page: 0, False, 3),
+    (
+        "count is the page size (lies): pages on while pages are full",
+        25,
+        10,
+        lambda total, page: page,
+        False,
+        3,
+    ),
+    (
+        "count says zero but items came: pages on while pages are full",
+        12,
+        5,
+        lambda total, page: 0,
+        False,
+        3,
+    ),
 ]
 
 
@@ -277,8 +291,7 @@ ROWS = [
     Row("gateway throttling", 429, err("APIG.0308"), DrsThrottledError, "APIG.0308"),
     Row("429 without a body", 429, None, DrsThrottledError),
     Row("operation too frequent", 400, err("DRS.M01503"), DrsThrottledError, "DRS.M01503"),
-    Row("another operation in progress", 202, err("DRS.M01504"), DrsThrottledError,
-        "DRS.M01504"),
+    Row("another operation in progress", 202, err("DRS.M01504"), DrsThrottledError, "DRS.M01504"),
     Row("token invalid, 401", 401, err("APIG.0301"), DrsAuthError, "APIG.0301"),
     Row("token expired, 401", 401, err("APIG.0307"), DrsAuthError, "APIG.0307"),
     Row("auth code on 403", 403, err("DRS.M00100"), DrsAuthError, "DRS.M00100"),
@@ -286,14 +299,23 @@ ROWS = [
     Row("401 without a body", 401, None, DrsAuthError),
     Row("no permission", 403, err("DRS.M00102"), DrsPermissionError, "DRS.M00102"),
     Row("bad project ID", 403, err("DRS.M00261"), DrsPermissionError, "DRS.M00261"),
-    Row("403 with an unknown code is still a refusal of permission", 403, err("X.1"),
-        DrsPermissionError, "X.1"),
+    Row(
+        "403 with an unknown code is still a refusal of permission",
+        403,
+        err("X.1"),
+        DrsPermissionError,
+        "X.1",
+    ),
     Row("job not found, top level", 400, err("DRS.M00289"), DrsNotFoundError, "DRS.M00289"),
     Row("job deleted, top level", 400, err("DRS.M05004"), DrsNotFoundError, "DRS.M05004"),
     Row("job not found M05003", 400, err("DRS.M05003"), DrsNotFoundError, "DRS.M05003"),
-    Row("not found per item in a 400", 400,
+    Row(
+        "not found per item in a 400",
+        400,
         {"results": [{"id": A, "error_code": "DRS.M05004", "error_message": "gone"}]},
-        DrsNotFoundError, "DRS.M05004"),
+        DrsNotFoundError,
+        "DRS.M05004",
+    ),
     Row("server error", 500, err("DRS.M00001"), DrsServerError, "DRS.M00001"),
     Row("bad gateway without a body", 502, "<html>bad gateway</html>", DrsServerError),
     Row("service unavailable", 503, None, DrsServerError),
@@ -306,8 +328,7 @@ ROWS = [
     Row("200 with results not a list", 200, {"results": {"id": A}}, DrsParseError),
     Row("200 with a JSON array", 200, [job(A)], DrsParseError),
     Row("200 empty body", 200, "", DrsParseError),
-    Row("200 top-level not-found code", 200, err("DRS.M00289"), DrsNotFoundError,
-        "DRS.M00289"),
+    Row("200 top-level not-found code", 200, err("DRS.M00289"), DrsNotFoundError, "DRS.M00289"),
     Row("redirect is not followed", 302, None, DrsRequestError),
 ]
 
@@ -341,8 +362,13 @@ async def test_classification(row: Row) -> None:
 def test_every_error_class_is_covered_by_the_table() -> None:
     covered = {row.error for row in ROWS}
     assert covered >= {
-        DrsThrottledError, DrsAuthError, DrsPermissionError, DrsNotFoundError,
-        DrsServerError, DrsParseError, DrsRequestError,
+        DrsThrottledError,
+        DrsAuthError,
+        DrsPermissionError,
+        DrsNotFoundError,
+        DrsServerError,
+        DrsParseError,
+        DrsRequestError,
     }
 
 
@@ -479,7 +505,7 @@ async def test_real_connection_refused() -> None:
         endpoint="http://127.0.0.1:9", project_id=PROJECT, auth=TokenAuth(TOKEN), timeout=2
     )
     async with client:
-        with pytest.raises(DrsTransportError, match="127.0.0.1"):
+        with pytest.raises(DrsTransportError, match=r"127\.0\.0\.1"):
             await client.batch_detail([A])
 
 
@@ -527,12 +553,21 @@ def test_constructor_validation_and_repr() -> None:
 @pytest.mark.parametrize(
     ("region", "drs", "iam"),
     [
-        ("ap-southeast-1", "https://drs.ap-southeast-1.myhuaweicloud.com",
-         "https://iam.ap-southeast-1.myhuaweicloud.com"),
-        ("eu-west-101", "https://drs.eu-west-101.myhuaweicloud.eu",
-         "https://iam.eu-west-101.myhuaweicloud.eu"),
-        ("cn-north-4", "https://drs.cn-north-4.myhuaweicloud.com",
-         "https://iam.cn-north-4.myhuaweicloud.com"),
+        (
+            "ap-southeast-1",
+            "https://drs.ap-southeast-1.myhuaweicloud.com",
+            "https://iam.ap-southeast-1.myhuaweicloud.com",
+        ),
+        (
+            "eu-west-101",
+            "https://drs.eu-west-101.myhuaweicloud.eu",
+            "https://iam.eu-west-101.myhuaweicloud.eu",
+        ),
+        (
+            "cn-north-4",
+            "https://drs.cn-north-4.myhuaweicloud.com",
+            "https://iam.cn-north-4.myhuaweicloud.com",
+        ),
     ],
 )
 def test_region_endpoints(region: str, drs: str, iam: str) -> None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import shutil
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +22,7 @@ from drs_operator.drs.errors import (
     DrsPermissionError,
     DrsServerError,
     DrsThrottledError,
+    DrsTransportError,
 )
 from drs_operator.simulator import SECRET_MARKER, Simulator
 
@@ -47,12 +53,16 @@ def client_for(sim: Simulator, auth: httpx.Auth, **kwargs: object) -> DrsClient:
 
 def password_auth(sim: Simulator, **kwargs: object) -> IamPasswordAuth:
     return IamPasswordAuth(
-        iam_endpoint=sim.url, username=USER, password=PASSWORD, domain=DOMAIN,
-        project_id=PROJECT, **kwargs,  # type: ignore[arg-type]
+        iam_endpoint=sim.url,
+        username=USER,
+        password=PASSWORD,
+        domain=DOMAIN,
+        project_id=PROJECT,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
-AUTHS = {
+AUTHS: dict[str, Callable[[Simulator], httpx.Auth]] = {
     "token": lambda sim: TokenAuth(TOKEN),
     "aksk": lambda sim: AkSkAuth(access_key=AK, secret_key=SK, project_id=PROJECT),
     "aksk-temporary": lambda sim: AkSkAuth(
@@ -83,12 +93,21 @@ async def test_every_auth_mode_reads_jobs(sim: Simulator, mode: str) -> None:
     ("auth", "error", "reason"),
     [
         (TokenAuth("unknown-token"), DrsAuthError, "unknown token"),
-        (AkSkAuth(access_key=AK, secret_key="wrong", project_id=PROJECT), DrsAuthError,
-         "bad signature"),
-        (AkSkAuth(access_key="TEMPAK", secret_key=SK, project_id=PROJECT), DrsAuthError,
-         "temporary key without its security token"),
-        (AkSkAuth(access_key=AK, secret_key=SK, project_id=PROJECT, clock=lambda: 0.0),
-         DrsAuthError, "clock skew"),
+        (
+            AkSkAuth(access_key=AK, secret_key="wrong", project_id=PROJECT),
+            DrsAuthError,
+            "bad signature",
+        ),
+        (
+            AkSkAuth(access_key="TEMPAK", secret_key=SK, project_id=PROJECT),
+            DrsAuthError,
+            "temporary key without its security token",
+        ),
+        (
+            AkSkAuth(access_key=AK, secret_key=SK, project_id=PROJECT, clock=lambda: 0.0),
+            DrsAuthError,
+            "clock skew",
+        ),
     ],
 )
 async def test_refused_credentials(
@@ -113,7 +132,10 @@ async def test_wrong_project_is_permission(sim: Simulator) -> None:
 
 async def test_iam_wrong_password(sim: Simulator) -> None:
     auth = IamPasswordAuth(
-        iam_endpoint=sim.url, username=USER, password="nope-SECRET", domain=DOMAIN,
+        iam_endpoint=sim.url,
+        username=USER,
+        password="nope-SECRET",
+        domain=DOMAIN,
         project_id=PROJECT,
     )
     async with client_for(sim, auth) as client:
@@ -233,18 +255,29 @@ async def test_revoked_iam_token_is_refreshed_once(sim: Simulator) -> None:
     assert statuses == [200, 401, 200]
 
 
-async def test_expired_iam_token_is_refreshed_ahead(sim: Simulator) -> None:
-    sim.token_ttl = 10.0  # shorter than the margin: refreshed at half its life
-    auth = password_auth(sim)
-    job = sim.add_job()
-    async with client_for(sim, auth) as client:
-        await client.batch_detail([job])
-        await asyncio.sleep(5.2)
-        await client.batch_detail([job])
-    await auth.aclose()
-    statuses = [r.http_status for r in sim.stats.requests if "batch-detail" in r.path]
-    assert statuses == [200, 200]  # never refused: refreshed before expiry
-    assert sim.stats.iam_token_requests == 2
+async def test_expiring_iam_token_is_refreshed_ahead() -> None:
+    now = [time.time()]
+
+    def clock() -> float:
+        return now[0]
+
+    simulator = Simulator(seed=1, clock=clock, token_ttl=24 * 3600)
+    simulator.add_user(name=USER, password=PASSWORD, domain=DOMAIN, project_id=PROJECT)
+    job = simulator.add_job()
+    async with simulator:
+        auth = password_auth(simulator, clock=clock, refresh_margin=3600)
+        async with client_for(simulator, auth) as client:
+            await client.batch_detail([job])
+            now[0] += 23 * 3600 - 60  # still outside the margin: cached
+            await client.batch_detail([job])
+            now[0] += 120  # inside the last hour: refreshed before use
+            await client.batch_detail([job])
+            now[0] += 3600  # the first token has expired by now
+            await client.batch_detail([job])
+        await auth.aclose()
+        statuses = [r.http_status for r in simulator.stats.requests if "batch-detail" in r.path]
+        assert statuses == [200, 200, 200, 200]  # never refused: refreshed before expiry
+        assert simulator.stats.iam_token_requests == 2
 
 
 async def test_concurrent_calls_share_one_iam_login(sim: Simulator) -> None:
@@ -256,3 +289,59 @@ async def test_concurrent_calls_share_one_iam_login(sim: Simulator) -> None:
         await asyncio.gather(*(client.batch_detail([i]) for i in ids * 5))
     await auth.aclose()
     assert sim.stats.iam_token_requests == 2
+
+
+# ----- TLS -------------------------------------------------------------------------------------
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_tls_verification(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    simulator = Simulator()
+    simulator.add_token(TOKEN, project_id=PROJECT)
+    job = simulator.add_job()
+    await simulator.start(ssl_context=server_context)
+    try:
+        assert simulator.url.startswith("https://")
+        for verify in (cert.read_text(), str(cert)):  # PEM text, then a CA file path
+            async with client_for(simulator, TokenAuth(TOKEN), verify=verify) as client:
+                assert job in (await client.batch_detail([job])).jobs
+        async with client_for(simulator, TokenAuth(TOKEN), trust_env=False) as client:
+            with pytest.raises(DrsTransportError, match="TLS failure") as info:
+                await client.batch_detail([job])
+        assert TOKEN not in str(info.value) and "batch-detail" not in str(info.value)
+    finally:
+        await simulator.stop()

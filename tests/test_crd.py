@@ -46,9 +46,7 @@ KUBERNETES_VERSION = "1.37"
 # --- the validator ------------------------------------------------------------------------------
 
 _ABSENT = object()
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _FORMATS = jsonschema.FormatChecker(formats=())
 
 
@@ -74,7 +72,8 @@ def to_json_schema(node: Any, *, strict_fields: bool = True) -> Any:
             continue
         if key == "properties":
             out[key] = {
-                name: to_json_schema(sub, strict_fields=strict_fields) for name, sub in value.items()
+                name: to_json_schema(sub, strict_fields=strict_fields)
+                for name, sub in value.items()
             }
         elif key in ("items", "additionalProperties", "not"):
             out[key] = to_json_schema(value, strict_fields=strict_fields)
@@ -293,7 +292,9 @@ def test_unknown_fields_are_pruned_not_preserved() -> None:
 # --- structure ----------------------------------------------------------------------------------
 
 
-def _schema_nodes(node: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _schema_nodes(
+    node: Mapping[str, Any], path: str = ""
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
     yield path, node
     for name, sub in node.get("properties", {}).items():
         yield from _schema_nodes(sub, f"{path}.{name}")

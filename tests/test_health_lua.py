@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import celpy
+import celpy.adapter
 import pytest
 import yaml
 from lupa import lua51, lua54
@@ -205,6 +206,16 @@ def test_gitops_doc_embeds_the_lua_verbatim() -> None:
     key = "  resource.customizations.health.drs.operators.dev_DrsJob: |\n"
     assert key in doc
     assert key + textwrap.indent(SCRIPT, "    ", lambda line: line.strip() != "") in doc
+    configmaps = [
+        parsed
+        for block in re.findall(r"```yaml\n(.*?)```", doc, re.DOTALL)
+        if isinstance(parsed := yaml.safe_load(block), dict) and parsed.get("kind") == "ConfigMap"
+    ]
+    assert len(configmaps) == 1
+    assert configmaps[0]["metadata"]["name"] == "argocd-cm"
+    assert (
+        configmaps[0]["data"]["resource.customizations.health.drs.operators.dev_DrsJob"] == SCRIPT
+    )
 
 
 # ----------------------------------------------------------- Flux CEL exprs
@@ -245,7 +256,7 @@ def flux_status(check: dict[str, Any], obj: dict[str, Any]) -> str:
         # Go CEL fails on an unbound top-level variable; Flux retries until the timeout.
         return "InProgress"
     env = celpy.Environment()
-    activation = {key: celpy.json_to_cel(value) for key, value in obj.items()}
+    activation = {key: celpy.adapter.json_to_cel(value) for key, value in obj.items()}
     for field, result in (("inProgress", "InProgress"), ("failed", "Failed"),
                           ("current", "Current")):  # fmt: skip
         expr = check.get(field)

@@ -321,7 +321,7 @@ def test_is_item_error(item: dict[str, Any], expected: bool) -> None:
 def test_models_are_frozen() -> None:
     job = _one(_item())
     with pytest.raises(ValidationError):
-        job.status = "DELETED"  # type: ignore[misc]
+        job.status = "DELETED"
 
 
 def test_dumped_response_validates_back() -> None:

@@ -139,7 +139,7 @@ good_items = st.fixed_dictionaries(
 
 
 @PROPERTY
-@given(st.lists(good_items, max_size=10, unique_by=lambda item: item["id"]), st.booleans())
+@given(st.lists(good_items, max_size=10, unique_by=lambda item: str(item["id"])), st.booleans())
 def test_round_trip_of_well_formed_responses(items: list[dict[str, Any]], use_jobs: bool) -> None:
     body = {"jobs" if use_jobs else "results": items, "count": len(items)}
     response = parse_batch_detail(json.dumps(body).encode())

@@ -69,7 +69,9 @@ async def cluster(simulator: Simulator) -> AsyncIterator[EmulatedCluster]:
 @pytest.fixture
 async def operator(cluster: EmulatedCluster) -> AsyncIterator[Operator]:
     settings = Settings(
-        batching=BatchingSettings(batch_size=10, max_concurrency=4, rate_limit=1000, rate_burst=100),
+        batching=BatchingSettings(
+            batch_size=10, max_concurrency=4, rate_limit=1000, rate_burst=100
+        ),
         cadence=CadenceSettings(jitter=0.0),
         serving=ServingSettings(metrics_port=0, health_port=0),
     )

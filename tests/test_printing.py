@@ -333,26 +333,33 @@ def test_layout_is_kubectls_tabwriter() -> None:
     assert layout([]) == ""
 
 
+DEFAULT_TABLE = """\
+NAME          STATUS                   READY   SYNCED   SOURCE              TARGET            AGE
+orders-sync   INCRE_TRANSFER_STARTED   True    True     192.168.0.10:3306   10.0.0.20:3306    10d
+billing-dr    FULL_TRANSFER_FAILED     False   False    172.16.1.5:3306     172.16.9.9:3307   2m30s
+fresh                                                                                         45s
+"""
+
+WIDE_TABLE = (
+    "NAMESPACE   NAME          STATUS                   READY   SYNCED   SOURCE              "
+    "TARGET            AGE     JOB ID                                 "
+    "TYPE              REASON\n"
+    "data        orders-sync   INCRE_TRANSFER_STARTED   True    True     192.168.0.10:3306   "
+    "10.0.0.20:3306    10d     9a470239-2308-4bb5-a6bc-1040402fjb21   "
+    "FULL_INCR_TRANS   Refreshed\n"
+    "finance     billing-dr    FULL_TRANSFER_FAILED     False   False    172.16.1.5:3306     "
+    "172.16.9.9:3307   2m30s   dc67695a-ee3e-49b8-a022-a099bd81jb21   "
+    "FULL_TRANS        AuthFailed\n"
+)
+
+
 def test_default_table() -> None:
-    table = render_table([HEALTHY, AUTH_FAILED, NEW], COLUMNS, now=NOW)
-    assert table == (
-        "NAME          STATUS                   READY   SYNCED   SOURCE              TARGET           AGE\n"
-        "orders-sync   INCRE_TRANSFER_STARTED   True    True     192.168.0.10:3306   10.0.0.20:3306   10d\n"
-        "billing-dr    FULL_TRANSFER_FAILED     False   False    172.16.1.5:3306     172.16.9.9:3307  2m30s\n"
-        "fresh                                                                                        45s\n"
-    )  # fmt: skip
+    assert render_table([HEALTHY, AUTH_FAILED, NEW], COLUMNS, now=NOW) == DEFAULT_TABLE
 
 
 def test_wide_table_with_namespaces() -> None:
     table = render_table([HEALTHY, AUTH_FAILED], COLUMNS, wide=True, with_namespace=True, now=NOW)
-    assert table == (
-        "NAMESPACE   NAME          STATUS                   READY   SYNCED   SOURCE              "
-        "TARGET            AGE     JOB ID                                 TYPE              REASON\n"
-        "data        orders-sync   INCRE_TRANSFER_STARTED   True    True     192.168.0.10:3306   "
-        "10.0.0.20:3306    10d     9a470239-2308-4bb5-a6bc-1040402fjb21   FULL_INCR_TRANS   Refreshed\n"
-        "finance     billing-dr    FULL_TRANSFER_FAILED     False   False    172.16.1.5:3306     "
-        "172.16.9.9:3307   2m30s   dc67695a-ee3e-49b8-a022-a099bd81jb21   FULL_TRANS        AuthFailed\n"
-    )  # fmt: skip
+    assert table == WIDE_TABLE
 
 
 def test_missing_marker_is_selectable() -> None:

@@ -22,7 +22,9 @@ class FakeClock:
 async def test_rate_limit_spaces_calls_after_the_burst() -> None:
     import asyncio
 
-    pacer = Pacer(rate=2.0, burst=2, backoff=BackoffSettings(), clock=asyncio.get_running_loop().time)
+    pacer = Pacer(
+        rate=2.0, burst=2, backoff=BackoffSettings(), clock=asyncio.get_running_loop().time
+    )
     loop = asyncio.get_running_loop()
     start = loop.time()
     stamps = []
@@ -71,9 +73,7 @@ async def test_acquire_waits_out_the_backoff_window() -> None:
     import asyncio
 
     loop = asyncio.get_running_loop()
-    pacer = Pacer(
-        rate=100, burst=5, backoff=BackoffSettings(initial=4, maximum=4), clock=loop.time
-    )
+    pacer = Pacer(rate=100, burst=5, backoff=BackoffSettings(initial=4, maximum=4), clock=loop.time)
     delay = pacer.record_failure()
     start = loop.time()
     await pacer.acquire()

@@ -51,6 +51,12 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A fresh registry has no default login handlers: use the kubernetes
+        # package's loaders (in-cluster service account, else the kubeconfig).
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_kopf(settings)

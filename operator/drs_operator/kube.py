@@ -54,6 +54,14 @@ def drsjob_path(namespace: str | None, name: str | None = None, *, status: bool 
     return base
 
 
+def _bearer(configuration: Any) -> str | None:
+    """The Authorization header value (kubernetes >= 36 keeps it under BearerToken)."""
+    value = configuration.get_api_key_with_prefix(
+        "BearerToken"
+    ) or configuration.get_api_key_with_prefix("authorization")
+    return str(value) if value else None
+
+
 class KubeApi:
     def __init__(
         self,
@@ -124,7 +132,7 @@ class KubeApi:
         cert = None
         if configuration.cert_file and configuration.key_file:
             cert = (configuration.cert_file, configuration.key_file)
-        token = configuration.get_api_key_with_prefix("authorization")
+        token = _bearer(configuration)
         refresher = configuration.refresh_api_key_hook
         api = cls(
             server=configuration.host,
@@ -158,7 +166,7 @@ class KubeApi:
             hook, configuration = self._token_refresher
             try:
                 hook(configuration)
-                self._token = configuration.get_api_key_with_prefix("authorization")
+                self._token = _bearer(configuration)
             except Exception:  # keep the old token; the call will say if it is refused
                 logger.warning("Could not refresh the Kubernetes API token")
         headers = {"Accept": "application/json"}

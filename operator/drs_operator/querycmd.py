@@ -191,15 +191,15 @@ async def _query(
     endpoint: str,
     iam_endpoint: str | None,
     verify: bool | ssl.SSLContext,
-    timeout: float,
+    seconds: float,
 ) -> BatchDetailResult:
-    async with httpx.AsyncClient(verify=verify, timeout=timeout, trust_env=False) as iam_http:
+    async with httpx.AsyncClient(verify=verify, timeout=seconds) as iam_http:
         auth = build_auth(credentials, iam_endpoint=iam_endpoint, http=iam_http)
         async with DrsClient(
             endpoint=endpoint,
             project_id=credentials.project_id or "",
             auth=auth,
-            timeout=timeout,
+            timeout=seconds,
             verify=verify,
         ) as client:
             return await client.batch_detail(ids)
@@ -232,7 +232,7 @@ def execute(args: argparse.Namespace) -> int:
                 endpoint=endpoint,
                 iam_endpoint=iam_endpoint,
                 verify=verify,
-                timeout=args.timeout,
+                seconds=args.timeout,
             )
         )
     except DrsError as error:

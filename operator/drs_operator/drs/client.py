@@ -73,6 +73,7 @@ __all__ = [
     "DrsClient",
     "classify",
     "outcome_of",
+    "tls_verify",
 ]
 
 logger = logging.getLogger("drs_operator.drs")
@@ -261,8 +262,22 @@ def _transport_error(error: httpx.HTTPError, host: str) -> DrsError:
     return DrsTransportError(f"DRS request to {host} {what} ({type(error).__name__})")
 
 
+def tls_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """``verify`` for httpx: a ``str`` is PEM text (with ``-----BEGIN``) or a CA file path."""
+    if isinstance(verify, str):
+        if "-----BEGIN" in verify:
+            return ssl.create_default_context(cadata=verify)
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
 class DrsClient:
-    """An async client for one DRS endpoint and project."""
+    """An async client for one DRS endpoint and project.
+
+    ``verify``: True (system CAs), False (no verification), an
+    ``ssl.SSLContext``, or a ``str`` that is either PEM text of CA
+    certificates or the path of a CA file.
+    """
 
     def __init__(
         self,
@@ -277,6 +292,7 @@ class DrsClient:
         max_body_bytes: int = DEFAULT_MAX_BODY,
         transport: httpx.AsyncBaseTransport | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
+        trust_env: bool = True,
     ) -> None:
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
@@ -293,10 +309,10 @@ class DrsClient:
         self._http = httpx.AsyncClient(
             auth=auth,
             timeout=timeout,
-            verify=verify,
+            verify=tls_verify(verify),
             transport=transport,
             follow_redirects=False,
-            trust_env=False,
+            trust_env=trust_env,  # HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE
         )
 
     def __repr__(self) -> str:

@@ -68,8 +68,9 @@ def _describe(scenario: Scenario, *, show: bool) -> str:
         secret = f" password {user.password}" if show else ""
         parts.append(f"IAM user {user.name}@{user.domain}{secret} for project {user.project_id}")
     for key in scenario.access_keys:
-        value = f" {key.access_key}/{key.secret_key}" if show else ""
-        parts.append(f"access key{value}")
+        value = f" {key.access_key} secret {key.secret_key}" if show else ""
+        temporary = " (temporary, with security token)" if key.security_token else ""
+        parts.append(f"AK/SK access key{value}{temporary}")
     return "; ".join(parts) if parts else "no credentials (add some with POST /_sim/tokens)"
 
 

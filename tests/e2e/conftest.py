@@ -1,0 +1,520 @@
+"""The end-to-end harness: a cluster, the DRS simulator, and the real operator process.
+
+Fixtures
+========
+``cluster``
+    A :class:`Cluster`: the embedded emulator (default) or, when
+    ``DRS_E2E_KUBECONFIG`` names a kubeconfig, a real cluster (a unique
+    namespace is created and deleted afterwards; ``crds/drsjobs.yaml`` is
+    applied when the CRD is missing). The same tests run against both.
+``simulator``
+    A started ``drs_operator.simulator.Simulator(seed=0)`` on loopback
+    (``simulator.url``); stopped afterwards.
+``operator_process``
+    A factory: ``await operator_process(*extra_args, env=None)`` launches
+    ``python -m drs_operator run -n <namespace>`` with short cadences
+    (:data:`FAST_ARGS`; later flags win, so ``extra_args`` override them),
+    ``KUBECONFIG`` set to the cluster's, free metrics/health ports, output in
+    a log file. Every process still running at teardown is stopped.
+
+Helper: ``await eventually(predicate, timeout=..., interval=0.1)`` polls a
+sync or async predicate until it returns a truthy value (returned) and
+fails with the last value or assertion error otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import inspect
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from drs_operator.emulator import EmulatedCluster
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_FILE = REPO / "crds" / "drsjobs.yaml"
+GROUP, VERSION, PLURAL, KIND = "drs.operators.dev", "v1alpha1", "drsjobs", "DrsJob"
+REAL_CLUSTER_ENV = "DRS_E2E_KUBECONFIG"
+HARNESS_FIELD_MANAGER = "drs-e2e-harness"  # the harness's own writes, told apart on real clusters
+STOP_TIMEOUT = 10.0
+
+# Short cadences for tests; a test may override any of them (argparse: the last flag wins).
+FAST_ARGS: tuple[str, ...] = (
+    "--cadence-in-progress", "1s",
+    "--cadence-steady", "2s",
+    "--cadence-failed", "5s",
+    "--cadence-error", "1s",
+    "--jitter", "0",
+    "--backoff-initial", "500ms",
+    "--backoff-max", "2s",
+    "--secret-cache-ttl", "1s",
+    "--request-timeout", "5s",
+    "--bind-address", "127.0.0.1",
+    "--log-level", "debug",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+# -- polling -------------------------------------------------------------------------------------
+
+
+async def eventually(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float,
+    interval: float = 0.1,
+    message: str = "",
+) -> Any:
+    """Poll ``predicate`` (sync or async) until truthy; return its value.
+
+    An ``AssertionError`` raised by the predicate counts as "not yet". On
+    timeout, fail with ``message``, the last value and the last assertion.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = None
+    last_error: AssertionError | None = None
+    while True:
+        try:
+            last = predicate()
+            if inspect.isawaitable(last):
+                last = await last
+            last_error = None
+            if last:
+                return last
+        except AssertionError as exc:
+            last_error = exc
+        if loop.time() >= deadline:
+            name = getattr(predicate, "__name__", repr(predicate))
+            detail = f"last assertion: {last_error}" if last_error else f"last value: {last!r}"
+            raise AssertionError(
+                f"{message or name} did not happen within {timeout:g}s; {detail}"
+            ) from last_error
+        await asyncio.sleep(interval)
+
+
+# -- clusters ------------------------------------------------------------------------------------
+
+
+class Cluster(Protocol):
+    """What e2e tests use, whichever backend runs."""
+
+    kubeconfig: Path
+    namespace: str
+    is_emulated: bool
+
+    async def create_drsjob(
+        self, name: str, spec: Mapping[str, Any], *, labels: Mapping[str, str] | None = None
+    ) -> dict[str, Any]: ...
+    async def patch_drsjob_spec(self, name: str, patch: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def delete_drsjob(self, name: str) -> None: ...
+    async def get_drsjob(self, name: str) -> dict[str, Any] | None: ...
+    async def list_drsjobs(self) -> list[dict[str, Any]]: ...
+    async def list_events(self, name: str | None = None) -> list[dict[str, Any]]: ...
+    async def create_secret(self, name: str, string_data: Mapping[str, str]) -> None: ...
+    async def delete_secret(self, name: str) -> None: ...
+    def status_patch_count(self, name: str | None = None) -> int: ...
+    async def non_status_writes(self) -> list[Any]: ...
+
+
+def _drsjob(namespace: str, name: str, spec: Mapping[str, Any], labels: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        meta["labels"] = dict(labels)
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": meta, "spec": dict(spec)}
+
+
+def _event_is_about(event: Mapping[str, Any], name: str | None) -> bool:
+    if name is None:
+        return True
+    involved = event.get("involvedObject") or event.get("regarding") or {}
+    return bool(involved.get("name") == name)
+
+
+@dataclass
+class EmulatedBackend:
+    """The embedded emulator; every request the operator sends is on record."""
+
+    emulator: EmulatedCluster
+    kubeconfig: Path
+    namespace: str
+    is_emulated: bool = True
+
+    async def create_drsjob(
+        self, name: str, spec: Mapping[str, Any], *, labels: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        return self.emulator.create(_drsjob(self.namespace, name, spec, labels))
+
+    async def patch_drsjob_spec(self, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return self.emulator.patch_spec(PLURAL, self.namespace, name, patch)
+
+    async def delete_drsjob(self, name: str) -> None:
+        self.emulator.delete(PLURAL, self.namespace, name)
+
+    async def get_drsjob(self, name: str) -> dict[str, Any] | None:
+        return self.emulator.get(PLURAL, self.namespace, name)
+
+    async def list_drsjobs(self) -> list[dict[str, Any]]:
+        return self.emulator.list(PLURAL, self.namespace)
+
+    async def list_events(self, name: str | None = None) -> list[dict[str, Any]]:
+        events = self.emulator.list("events", self.namespace) + self.emulator.list(
+            "events.k8s.io/v1/events", self.namespace
+        )
+        return [e for e in events if _event_is_about(e, name)]
+
+    async def create_secret(self, name: str, string_data: Mapping[str, str]) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "type": "Opaque",
+            "stringData": dict(string_data),
+        }
+        if self.emulator.get("secrets", self.namespace, name) is None:
+            self.emulator.create(body)
+        else:  # rotation: the whole data is replaced, as `kubectl apply` of a new Secret does
+            data = {k: base64.b64encode(v.encode()).decode() for k, v in string_data.items()}
+            self.emulator.replace("secrets", self.namespace, name, {**body, "data": data})
+
+    async def delete_secret(self, name: str) -> None:
+        self.emulator.delete("secrets", self.namespace, name)
+
+    def status_patch_count(self, name: str | None = None) -> int:
+        return self.emulator.status_patch_count(namespace=self.namespace, name=name)
+
+    async def non_status_writes(self) -> list[Any]:
+        """Requests that wrote DrsJobs or Secrets other than via ``/status``."""
+        return self.emulator.non_status_writes()
+
+
+@dataclass
+class RealBackend:
+    """A real cluster through ``kubernetes.client`` (blocking calls run in threads).
+
+    ``status_patch_count`` is not measurable here: a real API server turns a
+    no-op patch into no new resourceVersion and no watch event, and keeps no
+    request log, so the tests that count patches skip on this backend.
+    ``non_status_writes`` reads ``managedFields``: entries of any manager but
+    the harness outside the ``status`` subresource.
+    """
+
+    api: Any  # kubernetes.client.ApiClient
+    kubeconfig: Path
+    namespace: str
+    is_emulated: bool = False
+
+    def _custom(self) -> Any:
+        import kubernetes
+
+        return kubernetes.client.CustomObjectsApi(self.api)
+
+    def _core(self) -> Any:
+        import kubernetes
+
+        return kubernetes.client.CoreV1Api(self.api)
+
+    async def create_drsjob(
+        self, name: str, spec: Mapping[str, Any], *, labels: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        body = _drsjob(self.namespace, name, spec, labels)
+        result: dict[str, Any] = await asyncio.to_thread(
+            self._custom().create_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, body,
+            field_manager=HARNESS_FIELD_MANAGER,
+        )  # fmt: skip
+        return result
+
+    async def patch_drsjob_spec(self, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await asyncio.to_thread(
+            self._custom().patch_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, name, {"spec": dict(patch)},
+            field_manager=HARNESS_FIELD_MANAGER,
+        )  # fmt: skip
+        return result
+
+    async def delete_drsjob(self, name: str) -> None:
+        await self._ignore_404(
+            self._custom().delete_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, name,
+        )  # fmt: skip
+
+    async def get_drsjob(self, name: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._ignore_404(
+            self._custom().get_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, name,
+        )  # fmt: skip
+        return found
+
+    async def list_drsjobs(self) -> list[dict[str, Any]]:
+        listed = await asyncio.to_thread(
+            self._custom().list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL
+        )
+        return list(listed["items"])
+
+    async def list_events(self, name: str | None = None) -> list[dict[str, Any]]:
+        listed = await asyncio.to_thread(self._core().list_namespaced_event, self.namespace)
+        events = [self.api.sanitize_for_serialization(e) for e in listed.items]
+        return [e for e in events if _event_is_about(e, name)]
+
+    async def create_secret(self, name: str, string_data: Mapping[str, str]) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "type": "Opaque",
+            "stringData": dict(string_data),
+        }
+        existing = await self._ignore_404(self._core().read_namespaced_secret, name, self.namespace)
+        if existing is None:
+            await asyncio.to_thread(
+                self._core().create_namespaced_secret, self.namespace, body,
+                field_manager=HARNESS_FIELD_MANAGER,
+            )  # fmt: skip
+        else:
+            await asyncio.to_thread(
+                self._core().replace_namespaced_secret, name, self.namespace, body,
+                field_manager=HARNESS_FIELD_MANAGER,
+            )  # fmt: skip
+
+    async def delete_secret(self, name: str) -> None:
+        await self._ignore_404(self._core().delete_namespaced_secret, name, self.namespace)
+
+    def status_patch_count(self, name: str | None = None) -> int:
+        pytest.skip("status patches cannot be counted on a real cluster (no request log)")
+
+    async def non_status_writes(self) -> list[Any]:
+        writes: list[Any] = []
+        for job in await self.list_drsjobs():
+            for entry in job["metadata"].get("managedFields") or []:
+                if entry.get("manager") == HARNESS_FIELD_MANAGER:
+                    continue
+                if entry.get("subresource") == "status":
+                    continue
+                writes.append({"object": job["metadata"]["name"], **entry})
+        return writes
+
+    async def _ignore_404(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        import kubernetes
+
+        try:
+            result = await asyncio.to_thread(fn, *args, **kwargs)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self.api.sanitize_for_serialization(result) if result is not None else None
+
+
+async def _ensure_crd(api: Any) -> None:
+    import kubernetes
+    import yaml
+
+    ext = kubernetes.client.ApiextensionsV1Api(api)
+    name = f"{PLURAL}.{GROUP}"
+    try:
+        await asyncio.to_thread(ext.read_custom_resource_definition, name)
+        return
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 404:
+            raise
+    body = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
+    await asyncio.to_thread(ext.create_custom_resource_definition, body)
+
+    async def established() -> bool:
+        crd = await asyncio.to_thread(ext.read_custom_resource_definition, name)
+        return any(
+            c.type == "Established" and c.status == "True" for c in crd.status.conditions or []
+        )
+
+    await eventually(established, timeout=30, interval=0.5, message="the CRD established")
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    real = os.environ.get(REAL_CLUSTER_ENV)
+    if not real:
+        emulator = EmulatedCluster()
+        await emulator.start()
+        namespace = "e2e"
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig", namespace=namespace)
+        try:
+            yield EmulatedBackend(emulator=emulator, kubeconfig=kubeconfig, namespace=namespace)
+        finally:
+            await emulator.stop()
+        return
+
+    import kubernetes
+
+    api = kubernetes.config.new_client_from_config(config_file=real)
+    await _ensure_crd(api)
+    namespace = f"drs-e2e-{uuid.uuid4().hex[:8]}"
+    core = kubernetes.client.CoreV1Api(api)
+    await asyncio.to_thread(core.create_namespace, {"metadata": {"name": namespace}})
+    try:
+        yield RealBackend(api=api, kubeconfig=Path(real), namespace=namespace)
+    finally:
+        with contextlib.suppress(kubernetes.client.ApiException):
+            await asyncio.to_thread(core.delete_namespace, namespace)
+        api.close()
+
+
+# -- the DRS simulator ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Any]:
+    from drs_operator.simulator import Simulator
+
+    sim = Simulator(seed=0)
+    await sim.start(host="127.0.0.1", port=0)
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+# -- the operator process ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (bind to port 0, read it, release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class OperatorProcess:
+    """A running ``drs-operator run`` subprocess."""
+
+    process: asyncio.subprocess.Process
+    args: list[str]
+    log_path: Path
+    metrics_port: int
+    health_port: int
+    _log_file: Any = field(repr=False, default=None)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port}"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    async def wait(self, timeout: float) -> int:
+        """Wait for the process to exit by itself; return its exit code."""
+        code = await asyncio.wait_for(self.process.wait(), timeout=timeout)
+        self._close_log()
+        return code
+
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; return the exit code."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+        self._close_log()
+        assert self.process.returncode is not None
+        return self.process.returncode
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+OperatorFactory = Callable[..., Awaitable[OperatorProcess]]
+
+
+def operator_env(kubeconfig: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the operator process: ours, minus what would redirect it."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DRS_OPERATOR_")
+        and k not in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+    }
+    env["KUBECONFIG"] = str(kubeconfig)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+async def operator_process(
+    cluster: Cluster, tmp_path: Path
+) -> AsyncIterator[OperatorFactory]:
+    started: list[OperatorProcess] = []
+
+    async def start(*extra_args: str, env: Mapping[str, str] | None = None) -> OperatorProcess:
+        metrics_port, health_port = free_port(), free_port()
+        args = [
+            sys.executable, "-m", "drs_operator", "run",
+            "-n", cluster.namespace,
+            "--metrics-port", str(metrics_port),
+            "--health-port", str(health_port),
+            *FAST_ARGS,
+            *extra_args,
+        ]  # fmt: skip
+        log_path = tmp_path / f"operator-{len(started)}.log"
+        log_file = log_path.open("wb")
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+            env=operator_env(cluster.kubeconfig, env),
+            cwd=str(tmp_path),
+        )
+        proc = OperatorProcess(
+            process=process,
+            args=args,
+            log_path=log_path,
+            metrics_port=metrics_port,
+            health_port=health_port,
+            _log_file=log_file,
+        )
+        started.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            await proc.stop()

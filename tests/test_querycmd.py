@@ -1,0 +1,241 @@
+"""``drs-operator query`` against the simulator: exit codes, JSON output, no secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from drs_operator.cli import main
+from drs_operator.querycmd import ENVIRONMENT
+from drs_operator.simulator import SECRET_MARKER, Simulator
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+TOKEN = "query-SECRET-token"
+AK, SK = "QUERYAK", "query-SECRET-sk"
+USER, PASSWORD, DOMAIN = "bob", "bob-SECRET-pw", "acme"
+MISSING = "00000000-0000-0000-0000-00000000jb21"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for env, _ in ENVIRONMENT.values():
+        monkeypatch.delenv(env, raising=False)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    simulator = Simulator(seed=3)
+    simulator.add_token(TOKEN, project_id=PROJECT)
+    simulator.add_access_key(access_key=AK, secret_key=SK)
+    simulator.add_user(name=USER, password=PASSWORD, domain=DOMAIN, project_id=PROJECT)
+    async with simulator:
+        yield simulator
+
+
+async def run(*argv: str) -> int:
+    # The command runs its own event loop: run it in a thread while the simulator serves here.
+    return await asyncio.to_thread(main, ["query", *argv])
+
+
+def credential_flags(sim: Simulator, mode: str) -> list[str]:
+    common = ["--endpoint", sim.url, "--project-id", PROJECT]
+    if mode == "token":
+        return [*common, "--token", TOKEN]
+    if mode == "aksk":
+        return [*common, "--access-key", AK, "--secret-key", SK]
+    return [
+        *common,
+        "--iam-endpoint",
+        sim.url,
+        "--username",
+        USER,
+        "--password",
+        PASSWORD,
+        "--domain",
+        DOMAIN,
+    ]
+
+
+@pytest.mark.parametrize("mode", ["token", "aksk", "password"])
+async def test_query_prints_redacted_json(
+    sim: Simulator, mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = [sim.add_job(status="INCRE_TRANSFER_STARTED") for _ in range(2)]
+    sim.mixed_missing = "items200"
+    code = await run(*good, MISSING, good[0], *credential_flags(sim, mode))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    assert [job["id"] for job in data["jobs"]] == good
+    assert data["jobs"][0]["status"] == "INCRE_TRANSFER_STARTED"
+    assert data["errors"] == {MISSING: {"code": "DRS.M00289", "message": "The job does not exist."}}
+    assert data["unanswered"] == []
+    assert data["requestId"]
+    assert data["count"] == 3
+    for secret in (SECRET_MARKER, TOKEN, SK, PASSWORD, "db_password"):
+        assert secret not in out and secret not in err
+
+
+async def test_query_reads_the_environment(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = sim.add_job()
+    monkeypatch.setenv("DRS_ENDPOINT", sim.url)
+    monkeypatch.setenv("DRS_PROJECT_ID", PROJECT)
+    monkeypatch.setenv("DRS_TOKEN", TOKEN)
+    code = await run(job)
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert json.loads(out)["jobs"][0]["id"] == job
+
+
+async def test_flag_wins_over_environment(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = sim.add_job()
+    monkeypatch.setenv("DRS_ENDPOINT", sim.url)
+    monkeypatch.setenv("DRS_PROJECT_ID", PROJECT)
+    monkeypatch.setenv("DRS_TOKEN", "wrong-token")
+    assert await run(job, "--token", TOKEN) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("setup", "words"),
+    [
+        ("bad-token", "APIG.0301"),
+        ("throttled", "APIG.0308"),
+        ("not-found", "DRS.M00289"),
+    ],
+)
+async def test_api_errors_exit_1(
+    sim: Simulator, setup: str, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = sim.add_job()
+    flags = credential_flags(sim, "token")
+    if setup == "bad-token":
+        flags[-1] = "other-SECRET-token"
+    elif setup == "throttled":
+        sim.faults.update({"throttle_ratio": 1.0})
+    else:
+        job = MISSING
+    code = await run(job, *flags)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("drs-operator query: error: ")
+    assert words in lines[0] and "request " in lines[0]
+    assert "SECRET" not in err
+
+
+async def test_unreachable_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code = await run(
+        MISSING,
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--project-id",
+        PROJECT,
+        "--token",
+        TOKEN,
+        "--timeout",
+        "2",
+    )
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "127.0.0.1" in err and TOKEN not in err
+
+
+BAD_INPUT = [
+    (
+        ["not-a-job-id", "--region", "ap-southeast-1", "--project-id", PROJECT, "--token", "t"],
+        "not a DRS job ID",
+        "job ID format",
+    ),
+    ([MISSING, "--region", "ap-southeast-1", "--token", "t"], "project ID", "no project"),
+    (
+        [MISSING, "--project-id", PROJECT, "--token", "t"],
+        "region or an endpoint",
+        "nowhere to send",
+    ),
+    (
+        [MISSING, "--region", "ap-southeast-1", "--project-id", PROJECT],
+        "no credentials",
+        "no credentials",
+    ),
+    (
+        [MISSING, "--region", "ap-southeast-1", "--project-id", PROJECT, "--access-key", "a"],
+        "missing",
+        "half an AK/SK pair",
+    ),
+    (
+        [MISSING, "--region", "Evil.com/x", "--project-id", PROJECT, "--token", "t"],
+        "region",
+        "region that would inject a host",
+    ),
+    (
+        [MISSING, "--endpoint", "ftp://x", "--project-id", PROJECT, "--token", "t"],
+        "http",
+        "endpoint scheme",
+    ),
+    (
+        [
+            MISSING,
+            "--region",
+            "ap-southeast-1",
+            "--project-id",
+            PROJECT,
+            "--token",
+            "t",
+            "--timeout",
+            "0",
+        ],
+        "--timeout",
+        "timeout not positive",
+    ),
+    (
+        [
+            MISSING,
+            "--region",
+            "ap-southeast-1",
+            "--project-id",
+            PROJECT,
+            "--token",
+            "t",
+            "--ca-bundle",
+            "/nonexistent/ca.pem",
+        ],
+        "--ca-bundle",
+        "missing CA file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "words", "reason"), BAD_INPUT, ids=[b[2] for b in BAD_INPUT])
+def test_bad_input_exits_2(
+    argv: list[str], words: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["query", *argv])
+    out, err = capsys.readouterr()
+    assert code == 2, reason
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("drs-operator query: error: ")
+    assert words in lines[0]
+
+
+def test_no_job_ids_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["query", "--token", "t"])
+    assert info.value.code == 2
+
+
+async def test_insecure_warns(sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+    job = sim.add_job()
+    code = await run(job, "--insecure", *credential_flags(sim, "token"))
+    _, err = capsys.readouterr()
+    assert code == 0
+    assert "TLS certificate verification is disabled" in err
