@@ -28,6 +28,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 from drs_operator.crd import crd_text, load_crd, printer_columns
 from drs_operator.printing import Column, find
@@ -50,7 +52,6 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 _FORMATS = jsonschema.FormatChecker(formats=())
 
 
-@_FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -58,6 +59,9 @@ def _is_date_time(value: object) -> bool:
         return False
     datetime.fromisoformat(value.upper().replace("Z", "+00:00"))  # range check
     return True
+
+
+_FORMATS.checks("date-time", raises=ValueError)(_is_date_time)
 
 
 def to_json_schema(node: Any, *, strict_fields: bool = True) -> Any:
@@ -93,7 +97,7 @@ def to_json_schema(node: Any, *, strict_fields: bool = True) -> Any:
 
 
 def _cel(value: Any) -> Any:
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)
 
 
 _CEL_ENV = celpy.Environment()
@@ -114,7 +118,7 @@ def cel_errors(schema: Mapping[str, Any], new: Any, old: Any, path: str) -> Iter
             yield f"{path}: {expr}: {exc}"
             continue
         passed = isinstance(result, celpy.celtypes.BoolType) and bool(result)
-        if isinstance(result, celpy.CELEvalError) or not passed:
+        if isinstance(result, CELEvalError) or not passed:
             yield f"{path}: {rule.get('message') or 'failed rule: ' + expr}"
     if isinstance(new, dict):
         for name, sub in schema.get("properties", {}).items():
@@ -182,12 +186,20 @@ def load_sample(path: Path) -> Sample:
     return Sample(path, docs, reason.group(1) if reason else "", field.group(1) if field else "")
 
 
+def drsjob(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "drs.operators.dev/v1alpha1",
+        "kind": "DrsJob",
+        "metadata": {"name": "x"},
+        "spec": spec,
+    }
+
+
 # --- the validator itself -----------------------------------------------------------------------
 
 
 def test_validator_catches_a_schema_error_and_a_cel_error_and_passes_a_good_object() -> None:
-    good = {"apiVersion": "drs.operators.dev/v1alpha1", "kind": "DrsJob", "metadata": {}}
-    good["spec"] = {"jobId": REFERENCE_IDS[0]}
+    good = drsjob(jobId=REFERENCE_IDS[0])
     assert validate(good) == []
     bad_type = copy.deepcopy(good)
     bad_type["spec"]["suspend"] = "no"
@@ -235,8 +247,7 @@ def test_invalid_sample_fails_for_its_reason(path: Path) -> None:
 
 @pytest.mark.parametrize("job_id", REFERENCE_IDS)
 def test_reference_page_job_ids_are_accepted(job_id: str) -> None:
-    obj = {"apiVersion": "drs.operators.dev/v1alpha1", "kind": "DrsJob", "metadata": {}}
-    obj["spec"] = {"jobId": job_id}
+    obj = drsjob(jobId=job_id)
     assert validate(obj) == []
 
 
@@ -261,16 +272,14 @@ def test_reference_page_job_ids_are_accepted(job_id: str) -> None:
     ],
 )
 def test_refresh_interval(interval: str, ok: bool, why: str) -> None:
-    obj = {"apiVersion": "drs.operators.dev/v1alpha1", "kind": "DrsJob", "metadata": {}}
-    obj["spec"] = {"jobId": REFERENCE_IDS[0], "refreshInterval": interval}
+    obj = drsjob(jobId=REFERENCE_IDS[0], refreshInterval=interval)
     errors = validate(obj)
     assert (errors == []) is ok, (why, errors)
     assert all(e.startswith("spec.refreshInterval:") for e in errors)
 
 
 def test_job_id_transition_rule_only_fires_on_change() -> None:
-    old = {"apiVersion": "drs.operators.dev/v1alpha1", "kind": "DrsJob", "metadata": {}}
-    old["spec"] = {"jobId": REFERENCE_IDS[0]}
+    old = drsjob(jobId=REFERENCE_IDS[0])
     same = copy.deepcopy(old)
     same["spec"]["suspend"] = True
     changed = copy.deepcopy(old)

@@ -25,6 +25,7 @@ __all__ = [
     "REASON_AWAITING_FIRST_REFRESH",
     "REASON_CREDENTIALS_INVALID",
     "REASON_CREDENTIALS_MISSING",
+    "REASON_CREDENTIALS_UNAVAILABLE",
     "REASON_INVALID_RESPONSE",
     "REASON_INVALID_SPEC",
     "REASON_NOT_FOUND",
@@ -69,6 +70,7 @@ REASON_SUSPENDED: Final = "Suspended"
 REASON_INVALID_SPEC: Final = "InvalidSpec"
 REASON_CREDENTIALS_MISSING: Final = "CredentialsMissing"
 REASON_CREDENTIALS_INVALID: Final = "CredentialsInvalid"
+REASON_CREDENTIALS_UNAVAILABLE: Final = "CredentialsUnavailable"  # the Secret could not be read
 # ... the DRS error tree's reasons (drs_operator.drs.errors, DrsError.reason):
 REASON_UNREACHABLE: Final = "Unreachable"
 REASON_THROTTLED: Final = "Throttled"

@@ -98,7 +98,9 @@ class Demo:
             print(f"drs-operator demo: error: {exc}", file=sys.stderr)
             return 2
         if not scenario.access_keys and not scenario.tokens:
-            print("drs-operator demo: error: the scenario has no access key or token", file=sys.stderr)
+            print(
+                "drs-operator demo: error: the scenario has no access key or token", file=sys.stderr
+            )
             return 2
 
         simulator = Simulator(scenario=scenario)
@@ -188,7 +190,7 @@ class Demo:
             )
 
     async def _start_operator(self, kubeconfig: Path) -> asyncio.subprocess.Process:
-        log = open(self.workdir / "operator.log", "wb")  # noqa: SIM115 (closed with the process)
+        log = open(self.workdir / "operator.log", "wb")  # noqa: ASYNC230
         in_progress, steady, failed = CADENCE
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         return await asyncio.create_subprocess_exec(

@@ -33,7 +33,10 @@ class Probes:
     def alive(self) -> tuple[bool, str]:
         age = self._clock() - self._last_pass()
         if age > self._stall_after:
-            return False, f"refresher stalled: no pass for {age:.0f}s (limit {self._stall_after:.0f}s)"
+            return (
+                False,
+                f"refresher stalled: no pass for {age:.0f}s (limit {self._stall_after:.0f}s)",
+            )
         return True, f"refresher last pass {age:.1f}s ago"
 
 

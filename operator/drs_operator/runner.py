@@ -7,7 +7,8 @@ import asyncio
 import os
 import sys
 
-from drs_operator import logs, settings as settings_mod
+from drs_operator import logs
+from drs_operator import settings as settings_mod
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +26,9 @@ def execute(args: argparse.Namespace) -> int:
         return 2
     if args.kubeconfig:
         if not os.path.exists(args.kubeconfig):
-            print(f"drs-operator run: error: no such kubeconfig: {args.kubeconfig}", file=sys.stderr)
+            print(
+                f"drs-operator run: error: no such kubeconfig: {args.kubeconfig}", file=sys.stderr
+            )
             return 2
         os.environ["KUBECONFIG"] = args.kubeconfig
     logs.configure(level=settings.serving.log_level, fmt=settings.serving.log_format)

@@ -2,15 +2,15 @@
 
 Every error carries what the service said and nothing it was sent::
 
-    DrsError                      any failure of a DRS call
-    ├── DrsTransportError         no HTTP answer: refused, reset, timeout, TLS  (retry, back off)
-    ├── DrsThrottledError         429 APIG.0308, 400 DRS.M01503, 202 DRS.M01504 (back off, jitter)
-    ├── DrsAuthError              401/403 APIG.0301, APIG.0307, DRS.M00100      (refresh once, report)
-    ├── DrsPermissionError        403 DRS.M00102, DRS.M00261                    (report, no hot retry)
-    ├── DrsNotFoundError          400 DRS.M00289, DRS.M05003, DRS.M05004        (job gone)
-    ├── DrsServerError            5xx, 422 DRS.M00004                           (back off, keep status)
-    ├── DrsParseError             a body that is not what the API promises
-    └── DrsRequestError           any other 4xx: the request itself was refused
+    DrsError              any failure of a DRS call
+    ├── DrsTransportError no HTTP answer: refused, reset, timeout, TLS  (retry, back off)
+    ├── DrsThrottledError 429 APIG.0308, 400 DRS.M01503, 202 DRS.M01504 (back off, jitter)
+    ├── DrsAuthError      401/403 APIG.0301, APIG.0307, DRS.M00100      (refresh once, report)
+    ├── DrsPermissionError 403 DRS.M00102, DRS.M00261                   (report, no hot retry)
+    ├── DrsNotFoundError  400 DRS.M00289, DRS.M05003, DRS.M05004        (job gone)
+    ├── DrsServerError    5xx, 422 DRS.M00004                           (back off, keep status)
+    ├── DrsParseError     a body that is not what the API promises
+    └── DrsRequestError   any other 4xx: the request itself was refused
 
 Attributes on every error: ``code`` (the API's ``error_code`` or ``None``),
 ``http_status`` (or ``None`` without an answer), ``request_id`` (the

@@ -68,7 +68,8 @@ project_id=None, **fields) -> str``
 ``Stats`` (``sim.stats``; ``stats.reset()``): ``requests: list[RequestRecord]`` (a copy
 of the last 100,000; ``RequestRecord(time, path, http_status, error_code, auth_mode
 "token"|"aksk"|"none", ids: tuple[str, ...], page: int | None)``; DRS and IAM
-requests, not admin ones; IAM failures carry ``error_code="IAM.<status>"``), ``batch_detail_calls`` (every call, failed ones too),
+requests, not admin ones; IAM failures carry ``error_code="IAM.<status>"``),
+``batch_detail_calls`` (every call, failed ones too),
 ``ids_per_call: list[int]`` (last 100,000), ``ids_requested``, ``iam_token_requests``,
 ``by_status: Counter[int]`` (HTTP status), ``by_error_code: Counter[str]``, ``summary()``.
 
