@@ -117,6 +117,7 @@ def test_reference_item_fields() -> None:
             "dbType": "mysql",
             "ip": "192.168.6.178",
             "port": 3306,
+            "address": "192.168.6.178:3306",
             "user": "root",
             "projectId": "054ba152d480d55b2f5dc0069e7ddef0",
             "sslLink": False,
@@ -125,6 +126,7 @@ def test_reference_item_fields() -> None:
             "dbType": "mysql",
             "ip": "192.168.6.43",
             "port": 3306,
+            "address": "192.168.6.43:3306",
             "user": "root",
             "instId": "bdf5f129b0f546e7b7179d2c61524696in01",
             "instName": "rds-zhangle-mysql-target",
@@ -647,3 +649,24 @@ def test_format_time_is_utc_seconds() -> None:
         == "2024-05-01T14:00:00Z"
     )
     assert c.format_time(datetime(2024, 5, 1, 14, 0, 0)) == "2024-05-01T14:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "address"),
+    [
+        pytest.param({"ip": "10.0.0.1", "db_port": 3306}, "10.0.0.1:3306", id="ip-and-port"),
+        pytest.param({"ip": "10.0.0.1"}, "10.0.0.1", id="no-port-ip-only"),
+        pytest.param({"ip": "2001:db8::1", "db_port": 5432}, "[2001:db8::1]:5432", id="ipv6"),
+        pytest.param({"db_port": 3306}, None, id="no-ip-no-address"),
+    ],
+)
+def test_endpoint_address_for_the_printer_columns(
+    endpoint: dict[str, object], address: str | None
+) -> None:
+    from drs_operator.drs.models import parse_batch_detail
+    from drs_operator.mapping import Observed, compute_status
+
+    item = {"id": "9a470239-2308-4bb5-a6bc-1040402fjb21", "status": "INCRE_TRANSFER_STARTED"}
+    job = parse_batch_detail({"results": [{**item, "source_endpoint": endpoint}]}).results[0]
+    status = compute_status(current=None, observation=Observed(job), generation=1, now=T0)
+    assert status.get("sourceEndpoint", {}).get("address") == address

@@ -9,98 +9,15 @@ through the operator process.
 
 from __future__ import annotations
 
-import base64
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from drs_operator.app import Operator
 from drs_operator.emulator import EmulatedCluster
-from drs_operator.kube import KubeApi
-from drs_operator.settings import (
-    BatchingSettings,
-    CadenceSettings,
-    ServingSettings,
-    Settings,
-)
 from drs_operator.simulator import SECRET_MARKER, Simulator
-
-NS = "team-a"
-PROJECT = "054ba152d480d55b2f5dc0069e7ddef0"
-TOKEN = "token-for-component-tests"
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-@pytest.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(seed=1)
-    sim.add_token(TOKEN, project_id=PROJECT)
-    await sim.start()
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
-async def cluster(simulator: Simulator) -> AsyncIterator[EmulatedCluster]:
-    emulator = EmulatedCluster()
-    await emulator.start()
-    emulator.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "drs-credentials", "namespace": NS},
-            "data": {
-                "token": b64(TOKEN),
-                "projectId": b64(PROJECT),
-                "endpoint": b64(simulator.url),
-                "region": b64("cn-north-4"),
-            },
-        }
-    )
-    yield emulator
-    await emulator.stop()
-
-
-@pytest.fixture
-async def operator(cluster: EmulatedCluster) -> AsyncIterator[Operator]:
-    settings = Settings(
-        batching=BatchingSettings(
-            batch_size=10, max_concurrency=4, rate_limit=1000, rate_burst=100
-        ),
-        cadence=CadenceSettings(jitter=0.0),
-        serving=ServingSettings(metrics_port=0, health_port=0),
-    )
-    op = Operator(settings=settings, kube=KubeApi(server=cluster.url))
-    yield op
-    await op.connections.aclose()
-    await op.kube.aclose()
-
-
-def add_drsjob(cluster: EmulatedCluster, name: str, job_id: str, **spec: Any) -> None:
-    cluster.create(
-        {
-            "apiVersion": "drs.operators.dev/v1alpha1",
-            "kind": "DrsJob",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"jobId": job_id, **spec},
-        }
-    )
-
-
-def feed(op: Operator, cluster: EmulatedCluster) -> None:
-    """What kopf's watch does: one event per DrsJob."""
-    for obj in cluster.list("drsjobs", NS):
-        op.observe(event_type=None, body=obj)
-
-
-async def cycle(op: Operator) -> None:
-    await op.refresher.refresh_once()
-    await op.refresher.drain(10)
+from tests.component import NS, TOKEN, add_drsjob, cycle, feed, make_all_due
 
 
 def status(cluster: EmulatedCluster, name: str) -> dict[str, Any]:
@@ -146,8 +63,7 @@ async def test_a_quiet_refresh_writes_nothing(
     await cycle(operator)
     writes = cluster.status_patch_count(namespace=NS)
 
-    for record in operator.registry:  # make everything due again
-        operator.registry.schedule(record, record.pace, 0)
+    make_all_due(operator)
     await cycle(operator)
 
     assert simulator.stats.batch_detail_calls == 2
@@ -163,8 +79,7 @@ async def test_a_cloud_side_change_is_written_once_with_an_event(
     await cycle(operator)
     assert status(cluster, "moving")["phase"] == "Running"
     simulator.set_status(job_id, "INCRE_TRANSFER_FAILED")
-    for record in operator.registry:
-        operator.registry.schedule(record, record.pace, 0)
+    make_all_due(operator)
     before = cluster.status_patch_count(namespace=NS)
 
     await cycle(operator)
@@ -196,8 +111,7 @@ async def test_a_missing_task_does_not_hide_its_batch_mates(
 
     # The missing ID is remembered: the next cycle costs no bisection.
     calls = simulator.stats.batch_detail_calls
-    for record in operator.registry:
-        operator.registry.schedule(record, record.pace, 0)
+    make_all_due(operator)
     await cycle(operator)
     assert simulator.stats.batch_detail_calls - calls == 2  # the healthy batch + the ghost alone
 
@@ -254,8 +168,7 @@ async def test_failed_refresh_keeps_last_good_status(
     good = status(cluster, "steady")
 
     simulator.faults.server_error_ratio = 1.0
-    for record in operator.registry:
-        operator.registry.schedule(record, record.pace, 0)
+    make_all_due(operator)
     await cycle(operator)
 
     st = status(cluster, "steady")

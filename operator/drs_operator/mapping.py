@@ -197,6 +197,9 @@ def _endpoint(endpoint: EndPoint | None) -> dict[str, Any] | None:
             "topic": _text(endpoint.topic),
         }
     )
+    if "ip" in fields:  # the printer columns' Source/Target: a JSONPath cannot concatenate
+        host = f"[{fields['ip']}]" if ":" in fields["ip"] else fields["ip"]
+        fields["address"] = (f"{host}:{port}" if port is not None else fields["ip"])[:300]
     return fields or None
 
 

@@ -477,9 +477,7 @@ def operator_env(kubeconfig: Path, extra: Mapping[str, str] | None = None) -> di
 
 
 @pytest.fixture
-async def operator_process(
-    cluster: Cluster, tmp_path: Path
-) -> AsyncIterator[OperatorFactory]:
+async def operator_process(cluster: Cluster, tmp_path: Path) -> AsyncIterator[OperatorFactory]:
     started: list[OperatorProcess] = []
 
     async def start(*extra_args: str, env: Mapping[str, str] | None = None) -> OperatorProcess:

@@ -130,13 +130,45 @@ async def test_kopf_watches_writes_nothing_and_status_patches_land(tmp_path: Pat
 
         # kopf wrote nothing on DrsJobs: no finalizers, no annotations, no status of its own.
         writes = [(r.method, r.path) for r in cluster.requests(writes_only=True)]
-        assert writes == [("PATCH", f"/apis/{GROUP}/{VERSION}/namespaces/{NS}/{PLURAL}/job-1/status")]
+        assert writes == [
+            ("PATCH", f"/apis/{GROUP}/{VERSION}/namespaces/{NS}/{PLURAL}/job-1/status")
+        ]
         for name in ("before",):
             meta = cluster.get("drsjobs", NS, name)["metadata"]  # type: ignore[index]
             assert "finalizers" not in meta and "annotations" not in meta
         # kopf listed, then watched from the list's resourceVersion.
         watches = cluster.requests(method="GET", resource=PLURAL)
-        assert any(r.query.get("watch") == "true" and r.query.get("resourceVersion") for r in watches)
+        assert any(
+            r.query.get("watch") == "true" and r.query.get("resourceVersion") for r in watches
+        )
         assert cluster.store.watch_count == 0  # kopf's streams were closed and unregistered
     finally:
         await cluster.stop()
+
+
+async def test_harness_cluster_backend_round_trip(cluster: Any) -> None:
+    from tests.e2e.conftest import eventually
+
+    await cluster.create_drsjob("rt", {"jobId": "c" * 36})
+    await cluster.patch_drsjob_spec("rt", {"suspend": True})
+    job = await cluster.get_drsjob("rt")
+    assert job is not None and job["spec"] == {"jobId": "c" * 36, "suspend": True}
+    assert job["metadata"]["generation"] == 2
+    await cluster.create_secret("creds", {"token": "t"})
+    await cluster.create_secret("creds", {"token": "rotated"})  # rotation replaces
+    await cluster.delete_secret("creds")
+    await cluster.delete_drsjob("rt")
+    assert await eventually(lambda: cluster.get_drsjob("rt").__await__ and True, timeout=1)
+    assert await cluster.get_drsjob("rt") is None
+    assert await cluster.non_status_writes() == []
+    if cluster.is_emulated:
+        assert cluster.status_patch_count() == 0
+
+    with pytest.raises(AssertionError, match="never within 0.2s; last value: 0"):
+        await eventually(lambda: 0, timeout=0.2, interval=0.05, message="never")
+
+
+async def test_harness_operator_process_reports_bad_flags(operator_process: Any) -> None:
+    proc = await operator_process("--batch-size", "0")
+    assert await proc.wait(timeout=30) == 2
+    assert "--batch-size" in proc.log_text()
