@@ -922,7 +922,9 @@ class EmulatedCluster:
         await stack.enter_async_context(handler)  # kmock's live-stream feeder task
         try:
             runner = aiohttp.web.ServerRunner(
-                aiohttp.web.Server(handler, access_log=None), handle_signals=False, shutdown_timeout=1.0
+                aiohttp.web.Server(handler, access_log=None),
+                handle_signals=False,
+                shutdown_timeout=1.0,
             )
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
