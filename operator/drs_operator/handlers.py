@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,8 +54,12 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # A fresh registry has no default login handlers: use the kubernetes
-        # package's loaders (in-cluster service account, else the kubeconfig).
+        # A fresh registry has no default login handlers. An explicit kubeconfig
+        # ($KUBECONFIG, or --kubeconfig) wins even inside a pod; otherwise the
+        # kubernetes package's loaders (in-cluster service account, then
+        # ~/.kube/config) — the same choice as drs_operator.kube makes.
+        if os.environ.get("KUBECONFIG"):
+            return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_via_client(**kwargs)
 
     @kopf.on.startup(registry=registry)

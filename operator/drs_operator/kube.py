@@ -104,7 +104,8 @@ class KubeApi:
 
         configuration = client.Configuration()
         namespace = "default"
-        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        explicit = kubeconfig or context or os.environ.get("KUBECONFIG")
+        if not explicit and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)
             try:
                 with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
