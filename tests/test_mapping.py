@@ -670,3 +670,42 @@ def test_endpoint_address_for_the_printer_columns(
     job = parse_batch_detail({"results": [{**item, "source_endpoint": endpoint}]}).results[0]
     status = compute_status(current=None, observation=Observed(job), generation=1, now=T0)
     assert status.get("sourceEndpoint", {}).get("address") == address
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "writes"),
+    [
+        pytest.param(
+            Failed("ApiError", "service error (code DRS.M00500, HTTP 500, request r-1)"),
+            Failed("ApiError", "service error (code DRS.M00500, HTTP 500, request r-2)"),
+            False,
+            id="same-failure-new-request-id-is-not-news",
+        ),
+        pytest.param(
+            Failed("ApiError", "service error (code DRS.M00500, HTTP 500, request r-1)"),
+            Failed("ApiError", "service error (code APIG.0202, HTTP 503, request r-2)"),
+            True,
+            id="another-code-is-news",
+        ),
+        pytest.param(
+            Failed("ApiError", "service error (request r-1)"),
+            Failed("Throttled", "slow down (request r-2)"),
+            True,
+            id="another-reason-is-news",
+        ),
+        pytest.param(
+            Missing("DRS.M00289", "no such job", "r-1"),
+            Missing("DRS.M00289", "no such job", "r-2"),
+            False,
+            id="still-missing-is-not-news",
+        ),
+    ],
+)
+def test_a_standing_failure_is_not_rewritten_for_a_new_request_id(
+    first: Failed | Missing, second: Failed | Missing, writes: bool
+) -> None:
+    from drs_operator.mapping import compute_status, status_patch
+
+    once = compute_status(current=None, observation=first, generation=1, now=T0)
+    twice = compute_status(current=once, observation=second, generation=1, now=T0)
+    assert (status_patch(once, twice) is not None) is writes

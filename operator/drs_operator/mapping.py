@@ -43,6 +43,7 @@ use seconds (:func:`drs_operator.conditions.format_time`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -361,6 +362,27 @@ def _missing_message(missing: Missing) -> str:
     return text
 
 
+_REQUEST_ID = re.compile(r"request [^\s,)]+")
+
+
+def _same_news(
+    conditions: Sequence[Mapping[str, Any]], *, kind: str, status: str, reason: str, message: str
+) -> str:
+    """Keep the standing message when only the request ID changed.
+
+    A failure that persists (a missing task, a service that keeps failing)
+    is not news: re-reporting it with a fresh request ID would write the
+    status on every refresh. The first occurrence's request ID stays.
+    """
+    old = c.get_condition(conditions, kind)
+    if old is None or old.get("status") != status or old.get("reason") != reason:
+        return message
+    old_message = str(old.get("message") or "")
+    if _REQUEST_ID.sub("request", old_message) == _REQUEST_ID.sub("request", message):
+        return old_message
+    return message
+
+
 # ---------------------------------------------------------------- the decision
 
 
@@ -400,7 +422,18 @@ def compute_status(
             conditions,
             updates=[
                 (c.READY, c.STATUS_FALSE, c.REASON_NOT_FOUND, MESSAGE_NOT_FOUND),
-                (c.SYNCED, c.STATUS_FALSE, c.REASON_NOT_FOUND, _missing_message(observation)),
+                (
+                    c.SYNCED,
+                    c.STATUS_FALSE,
+                    c.REASON_NOT_FOUND,
+                    _same_news(
+                        conditions,
+                        kind=c.SYNCED,
+                        status=c.STATUS_FALSE,
+                        reason=c.REASON_NOT_FOUND,
+                        message=_clip_message(_missing_message(observation)),
+                    ),
+                ),
                 (c.RECONCILING, c.STATUS_FALSE, c.REASON_NOT_FOUND, MESSAGE_NOT_FOUND),
                 (c.STALLED, c.STATUS_TRUE, c.REASON_NOT_FOUND, MESSAGE_NOT_FOUND),
             ],
@@ -413,7 +446,14 @@ def compute_status(
             for k, v in old.items()
             if k in OWNED_KEYS and k not in ("observedGeneration", "conditions") and v is not None
         }
-        updates = [(c.SYNCED, c.STATUS_FALSE, observation.reason, observation.message)]
+        message = _same_news(
+            conditions,
+            kind=c.SYNCED,
+            status=c.STATUS_FALSE,
+            reason=observation.reason,
+            message=_clip_message(observation.message),
+        )
+        updates = [(c.SYNCED, c.STATUS_FALSE, observation.reason, message)]
         if c.get_condition(conditions, c.READY) is None:
             updates.append(
                 (

@@ -1,0 +1,700 @@
+"""``make bench``: how the operator's cost grows with the number of DrsJobs, against a naive peer.
+
+For each N (default 1,000 and 10,000) it starts, in this process's event
+loop, the DRS simulator and the Kubernetes API emulator (a fresh pair per
+run), then the operator as a separate process (``drs-operator run``), creates
+N DrsJobs whose tasks are in steady incremental sync, and measures:
+
+- convergence: time from the first create until every DrsJob has a status;
+- refresh cycle: over one steady cadence, batch-detail calls against the
+  ideal ceil(IDs due / batch size), and IDs per call (mean, max);
+- quiet window: status writes over that cadence with no cloud change (0);
+- K cloud-side changes spread over one cadence: status writes (K) and the
+  propagation latency, change → status patch received (p50, p99);
+- operator CPU seconds (user + system, from the OS) per 1,000 job-refreshes
+  over the steady windows, and its peak RSS (VmHWM);
+- the emulator's own cost (time in its request handler, requests per second)
+  and the bench process's CPU, to show it is not the bottleneck.
+
+Then the naive peer (``bench/naive_operator.py``: one kopf timer per DrsJob,
+one ID per call, status written every tick) on the same N and a fresh
+simulator/emulator pair, measured over a fixed window after its convergence
+(or after a time limit), per job-refresh; and the ratios ours / naive.
+
+It prints a table and regenerates ``docs/performance.md``.
+Options: ``--sizes 1000,10000 --naive-sizes 1000,10000 --changes 100 --no-docs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import math
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from harness import (  # noqa: E402
+    ProcessProbe,
+    TimedCluster,
+    free_port,
+    machine,
+    own_cpu,
+    percentile,
+)
+
+from drs_operator.simulator import Simulator  # noqa: E402
+
+NAMESPACE = "bench"
+SECRET = "drs-credentials"
+TOKEN = "bench-token"
+PROJECT = "0c4b8a1f2e3d4c5b6a7980e1f2a3b4c5"
+STEADY = "INCRE_TRANSFER_STARTED"
+CHANGED = "PAUSING"  # steady too: one write per change, same cadence afterwards
+BATCH_SIZE = 10
+CADENCE_STEADY = 20.0
+CADENCE_IN_PROGRESS = 10.0
+JITTER = 0.1
+RATE_LIMIT = 100.0  # calls/s per connection: the default 5/s caps 10,000 jobs at 50 jobs/s
+RATE_BURST = 10
+CREATE_CHUNK = 500
+OPERATOR_ARGS = [
+    "--batch-size", str(BATCH_SIZE),
+    "--cadence-steady", f"{CADENCE_STEADY:g}s",
+    "--cadence-in-progress", f"{CADENCE_IN_PROGRESS:g}s",
+    "--cadence-failed", "60s",
+    "--jitter", str(JITTER),
+    "--rate-limit", f"{RATE_LIMIT:g}",
+    "--rate-burst", str(RATE_BURST),
+]  # fmt: skip
+CONVERGENCE_TIMEOUT = 240.0
+NAIVE_CONVERGENCE_TIMEOUT = {1000: 60.0, 10000: 100.0}
+
+
+@dataclass
+class Figures:
+    """What one run measured (NaN/None when not measured)."""
+
+    who: str
+    n: int
+    converge_s: float = math.nan
+    converged: int = 0
+    create_s: float = math.nan
+    conv_calls: int = 0
+    conv_ids: int = 0
+    conv_cpu: float = math.nan
+    cycle_calls: int = 0
+    cycle_ids: int = 0
+    cycle_window_s: float = math.nan
+    ids_mean: float = math.nan
+    ids_max: int = 0
+    quiet_writes: int = -1
+    quiet_window_s: float = math.nan
+    changes: int = 0
+    change_writes: int = -1
+    change_writes_other: int = 0
+    latencies: list[float] = field(default_factory=list)
+    steady_cpu: float = math.nan
+    steady_refreshes: int = 0
+    steady_writes: int = 0
+    steady_window_s: float = math.nan
+    peak_rss_mb: float = math.nan
+    exit_code: int | None = None
+    emulator_served: int = 0
+    emulator_seconds: float = 0.0
+    bench_cpu: float = math.nan
+    bench_wall: float = math.nan
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ideal_calls(self) -> int:
+        return math.ceil(self.cycle_ids / BATCH_SIZE) if self.cycle_ids else 0
+
+    @property
+    def call_ratio(self) -> float:
+        return self.cycle_calls / self.ideal_calls if self.ideal_calls else math.nan
+
+    @property
+    def cpu_per_1000(self) -> float:
+        if not self.steady_refreshes:
+            return math.nan
+        return self.steady_cpu / self.steady_refreshes * 1000
+
+    @property
+    def calls_per_refresh(self) -> float:
+        return self.cycle_calls / self.cycle_ids if self.cycle_ids else math.nan
+
+    @property
+    def writes_per_refresh(self) -> float:
+        return self.steady_writes / self.steady_refreshes if self.steady_refreshes else math.nan
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _name(index: int) -> str:
+    return f"job-{index:05d}"
+
+
+class Stage:
+    """A fresh simulator + emulator pair, N tasks and their DrsJobs, and the process under test."""
+
+    def __init__(self, n: int, workdir: Path, *, seed: int) -> None:
+        self.n = n
+        self.workdir = workdir
+        self.sim = Simulator(seed=seed)
+        self.cluster = TimedCluster()
+        self.ids: list[str] = []
+        self.process: asyncio.subprocess.Process | None = None
+        self.probe: ProcessProbe | None = None
+        self.log_path = workdir / "process.log"
+
+    async def __aenter__(self) -> Stage:
+        self.sim.add_token(TOKEN, project_id=PROJECT)
+        self.sim_url = await self.sim.start()
+        await self.cluster.start()
+        self.kubeconfig = self.cluster.write_kubeconfig(
+            self.workdir / "kubeconfig", namespace=NAMESPACE
+        )
+        data = {"endpoint": self.sim_url, "projectId": PROJECT, "token": TOKEN}
+        self.cluster.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": SECRET, "namespace": NAMESPACE},
+                "type": "Opaque",
+                "data": {k: _b64(v) for k, v in data.items()},
+            }
+        )
+        # Task 0 is the canary (created first, to know the process is watching).
+        self.ids = [
+            self.sim.add_job(status=STEADY, project_id=PROJECT) for _ in range(self.n + 1)
+        ]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop_process()
+        await self.cluster.stop()
+        await self.sim.stop()
+
+    def create(self, index: int) -> None:
+        self.cluster.create(
+            {
+                "apiVersion": "drs.operators.dev/v1alpha1",
+                "kind": "DrsJob",
+                "metadata": {"name": _name(index), "namespace": NAMESPACE},
+                "spec": {"jobId": self.ids[index]},
+            }
+        )
+
+    async def create_all(self) -> None:
+        for start in range(1, self.n + 1, CREATE_CHUNK):
+            for index in range(start, min(start + CREATE_CHUNK, self.n + 1)):
+                self.create(index)
+            await asyncio.sleep(0)  # keep serving the operator meanwhile
+
+    async def start_process(self, argv: list[str]) -> None:
+        log = open(self.log_path, "wb")  # noqa: SIM115, ASYNC230 (closed with the process)
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        self.process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=ROOT
+        )
+        log.close()
+        self.probe = ProcessProbe(self.process.pid)
+
+    async def stop_process(self) -> int | None:
+        process = self.process
+        if process is None:
+            return None
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        self.process = None
+        return process.returncode
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def batch_calls(self, start: float, end: float) -> list[tuple[str, ...]]:
+        return [
+            r.ids
+            for r in self.sim.stats.requests
+            if start <= r.time < end and r.path.endswith("/jobs/batch-detail")
+        ]
+
+    async def wait_for(
+        self, done: Callable[[], bool], *, timeout: float, poll: float = 0.1
+    ) -> bool:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline or not self.alive():
+                return False
+            await asyncio.sleep(poll)
+        return True
+
+    async def canary(self, timeout: float = 60.0) -> bool:
+        self.create(0)
+        return await self.wait_for(lambda: _name(0) in self.cluster.first_status, timeout=timeout)
+
+    def converged_count(self) -> int:
+        first = self.cluster.first_status
+        return sum(1 for i in range(1, self.n + 1) if _name(i) in first)
+
+
+async def sleep_until(moment: float) -> None:
+    delay = moment - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def converge(stage: Stage, figures: Figures, timeout: float) -> float:
+    """Create the N DrsJobs; wait until all have a status. Returns the start time."""
+    assert stage.probe is not None
+    cpu0, bench0, served0, secs0 = stage.probe.cpu(), own_cpu(), stage.cluster.served, 0.0
+    secs0 = stage.cluster.serving_seconds
+    t0 = time.time()
+    await stage.create_all()
+    figures.create_s = time.time() - t0
+    names = {_name(i) for i in range(1, stage.n + 1)}
+    first = stage.cluster.first_status
+    ok = await stage.wait_for(lambda: len(names.intersection(first)) >= stage.n, timeout=timeout)
+    t1 = time.time()
+    figures.converged = stage.converged_count()
+    if ok:
+        figures.converge_s = max(first[name] for name in names) - t0
+    else:
+        figures.notes.append(
+            f"not converged within {timeout:.0f}s: {figures.converged}/{stage.n} had a status"
+        )
+    calls = stage.batch_calls(t0, t1)
+    figures.conv_calls = len(calls)
+    figures.conv_ids = sum(len(c) for c in calls)
+    figures.conv_cpu = stage.probe.cpu() - cpu0
+    figures.emulator_served = stage.cluster.served - served0
+    figures.emulator_seconds = stage.cluster.serving_seconds - secs0
+    figures.bench_cpu = own_cpu() - bench0
+    figures.bench_wall = t1 - t0
+    return t0
+
+
+def steady_window(stage: Stage, figures: Figures, start: float, end: float, cpu: float) -> None:
+    calls = stage.batch_calls(start, end)
+    figures.steady_refreshes = sum(len(c) for c in calls)
+    figures.steady_cpu = cpu
+    figures.steady_window_s = end - start
+    figures.steady_writes = len(stage.cluster.writes_between(start, end, status_only=False))
+    sizes = [len(c) for c in calls]
+    figures.ids_mean = sum(sizes) / len(sizes) if sizes else math.nan
+    figures.ids_max = max(sizes, default=0)
+
+
+async def run_ours(n: int, changes: int, workdir: Path, say: Callable[[str], None]) -> Figures:
+    figures = Figures("ours", n)
+    async with Stage(n, workdir, seed=n) as stage:
+        metrics_port, health_port = free_port(), free_port()
+        argv = [
+            sys.executable, "-m", "drs_operator", "run", "-n", NAMESPACE, *OPERATOR_ARGS,
+            "--metrics-port", str(metrics_port), "--health-port", str(health_port),
+            "--bind-address", "127.0.0.1",
+        ]  # fmt: skip
+        await stage.start_process(argv)
+        assert stage.probe is not None
+        if not await stage.canary():
+            figures.notes.append("the operator never wrote the canary's status")
+            say(stage.log_tail())
+            return figures
+        say(f"  ours N={n}: operator pid {stage.process.pid if stage.process else '?'} ready; "
+            f"creating {n} DrsJobs")  # fmt: skip
+        await converge(stage, figures, CONVERGENCE_TIMEOUT)
+        say(f"  ours N={n}: converged in {figures.converge_s:.1f}s "
+            f"({figures.converged}/{n}); quiet window of {CADENCE_STEADY:g}s")  # fmt: skip
+
+        # The quiet window: one steady cadence, all jobs steady, no cloud change.
+        ta = time.time() + 2.0
+        await sleep_until(ta)
+        cpu_a = stage.probe.cpu()
+        tb = ta + CADENCE_STEADY
+        await sleep_until(tb)
+        calls = stage.batch_calls(ta, tb)
+        figures.cycle_calls = len(calls)
+        figures.cycle_ids = sum(len(c) for c in calls)
+        figures.cycle_window_s = tb - ta
+        figures.quiet_writes = len(stage.cluster.writes_between(ta, tb, status_only=False))
+        figures.quiet_window_s = tb - ta
+
+        # K changes spread over one cadence, then wait out one (jittered) cadence.
+        say(f"  ours N={n}: {changes} cloud-side changes over {CADENCE_STEADY:g}s")
+        rng = random.Random(n)
+        chosen = rng.sample(range(1, n + 1), changes)
+        changed_at: dict[str, float] = {}
+        for k, index in enumerate(chosen):
+            await sleep_until(tb + k * CADENCE_STEADY / changes)
+            stage.sim.set_status(stage.ids[index], CHANGED)
+            changed_at[_name(index)] = time.time()
+        tc = time.time() + CADENCE_STEADY * (1 + JITTER) + 3.0
+        await sleep_until(tc)
+        cpu_c = stage.probe.cpu()
+        writes = stage.cluster.writes_between(tb, tc, status_only=False)
+        figures.changes = changes
+        figures.change_writes = len(writes)
+        figures.change_writes_other = sum(1 for w in writes if w.name not in changed_at)
+        for name, at in changed_at.items():
+            after = [w.time for w in writes if w.name == name and w.status and w.time >= at]
+            if after:
+                figures.latencies.append(min(after) - at)
+        missing = changes - len(figures.latencies)
+        if missing:
+            figures.notes.append(f"{missing} changes never reached a status")
+        steady_window(stage, figures, ta, tc, cpu_c - cpu_a)
+        figures.peak_rss_mb = stage.probe.peak_rss_mb()
+        figures.notes.extend(await scrape_metrics(metrics_port))
+        figures.exit_code = await stage.stop_process()
+    return figures
+
+
+async def scrape_metrics(port: int) -> list[str]:
+    """A few of the operator's own counters, as a cross-check line."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    except httpx.HTTPError:
+        return []
+    wanted = ("drs_operator_status_writes_total", "drs_operator_jobs_refreshed_total",
+              "drs_operator_events_total", "drs_operator_throttled_total")  # fmt: skip
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        base = name.split("{", 1)[0]
+        if base in wanted:
+            sums[name] = sums.get(name, 0.0) + float(value)
+    return ["operator metrics: " + ", ".join(f"{k}={v:g}" for k, v in sorted(sums.items()))]
+
+
+async def run_naive(n: int, workdir: Path, say: Callable[[str], None]) -> Figures:
+    figures = Figures("naive", n)
+    async with Stage(n, workdir, seed=n + 1) as stage:
+        argv = [
+            sys.executable, str(HERE / "naive_operator.py"), "--namespace", NAMESPACE,
+            "--sim-url", stage.sim_url, "--token", TOKEN, "--project", PROJECT,
+            "--interval", f"{CADENCE_STEADY:g}",
+        ]  # fmt: skip
+        await stage.start_process(argv)
+        assert stage.probe is not None
+        if not await stage.canary():
+            figures.notes.append("the naive peer never wrote the canary's status")
+            say(stage.log_tail())
+            return figures
+        say(f"  naive N={n}: peer ready; creating {n} DrsJobs")
+        timeout = NAIVE_CONVERGENCE_TIMEOUT.get(n, 100.0)
+        await converge(stage, figures, timeout)
+        say(f"  naive N={n}: {figures.converged}/{n} with a status after "
+            f"{figures.bench_wall:.1f}s; measuring one {CADENCE_STEADY:g}s tick window")  # fmt: skip
+        ta = time.time() + 1.0
+        await sleep_until(ta)
+        cpu_a = stage.probe.cpu()
+        tb = ta + CADENCE_STEADY
+        await sleep_until(tb)
+        cpu_b = stage.probe.cpu()
+        calls = stage.batch_calls(ta, tb)
+        figures.cycle_calls = len(calls)
+        figures.cycle_ids = sum(len(c) for c in calls)
+        figures.cycle_window_s = tb - ta
+        figures.quiet_writes = len(stage.cluster.writes_between(ta, tb, status_only=False))
+        figures.quiet_window_s = tb - ta
+        steady_window(stage, figures, ta, tb, cpu_b - cpu_a)
+        figures.peak_rss_mb = stage.probe.peak_rss_mb()
+        figures.exit_code = await stage.stop_process()
+    return figures
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def _f(value: float, fmt: str = ".1f") -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(
+        value, fmt
+    )
+
+
+def _ratio(a: float, b: float, fmt: str = ".3f") -> str:
+    if not b or math.isnan(a) or math.isnan(b):
+        return "n/a"
+    return format(a / b, fmt)
+
+
+@dataclass
+class Row:
+    label: str
+    cells: list[str]
+    target: str = ""
+    met: str = ""
+
+
+def _met(ok: bool | None) -> str:
+    return "" if ok is None else ("met" if ok else "MISSED")
+
+
+def build_rows(ours: dict[int, Figures], naive: dict[int, Figures]) -> tuple[list[str], list[Row]]:
+    sizes = sorted(ours)
+    heads = [f"ours N={n:,}" for n in sizes] + [f"naive N={n:,}" for n in sorted(naive)]
+    heads += [f"ours/naive N={n:,}" for n in sizes if n in naive]
+    cols = [ours[n] for n in sizes] + [naive[n] for n in sorted(naive)]
+    both = [n for n in sizes if n in naive]
+    conv_limit = {1000: 20.0, 10000: 120.0}
+
+    def row(
+        label: str,
+        value: Callable[[Figures], str],
+        ratio: Callable[[Figures, Figures], str] | None = None,
+        target: str = "",
+        check: Callable[[Figures], bool | None] | None = None,
+    ) -> Row:
+        cells = [value(f) for f in cols]
+        cells += [ratio(ours[n], naive[n]) if ratio else "" for n in both]
+        met = ""
+        if check is not None:
+            verdicts = [check(ours[n]) for n in sizes]
+            known = [v for v in verdicts if v is not None]
+            met = _met(all(known)) if known else ""
+        return Row(label, cells, target, met)
+
+    rows = [
+        row("convergence of N new DrsJobs (s)",
+            lambda f: _f(f.converge_s) if f.converged == f.n
+            else f"{f.converged}/{f.n} in {_f(f.bench_wall, '.0f')}s",
+            target="≤ 20 s (1k), ≤ 120 s (10k)",
+            check=lambda f: f.converge_s <= conv_limit.get(f.n, math.inf)),
+        row("calls during convergence / ceil(N/10)",
+            lambda f: f"{f.conv_calls} / {math.ceil(f.n / BATCH_SIZE)}"),
+        row("calls in one steady cycle (one cadence)", lambda f: str(f.cycle_calls),
+            lambda a, b: _ratio(a.cycle_calls, b.cycle_calls)),
+        row("job-refreshes (IDs) in that cycle", lambda f: str(f.cycle_ids)),
+        row("calls / ideal ceil(IDs due / 10)", lambda f: _f(f.call_ratio, ".3f"),
+            target="≤ 1.05", check=lambda f: f.call_ratio <= 1.05),
+        row("calls per job-refresh", lambda f: _f(f.calls_per_refresh, ".3f"),
+            lambda a, b: _ratio(a.calls_per_refresh, b.calls_per_refresh)),
+        row("IDs per call: mean / max", lambda f: f"{_f(f.ids_mean, '.2f')} / {f.ids_max}",
+            target="mean ≥ 9.5", check=lambda f: f.ids_mean >= 9.5),
+        row("status writes in quiet window (one cadence)",
+            lambda f: str(f.quiet_writes), lambda a, b: _ratio(a.quiet_writes, b.quiet_writes),
+            target="0", check=lambda f: f.quiet_writes == 0),
+        row("status writes for K cloud changes",
+            lambda f: f"{f.change_writes} for K={f.changes}" if f.changes else "n/a",
+            target="exactly K",
+            check=lambda f: f.change_writes == f.changes and f.change_writes_other == 0),
+        row("writes per job-refresh (steady)", lambda f: _f(f.writes_per_refresh, ".4f"),
+            lambda a, b: _ratio(a.writes_per_refresh, b.writes_per_refresh)),
+        row(f"propagation p50 / p99 (s), cadence {CADENCE_STEADY:g}s",
+            lambda f: f"{_f(percentile(f.latencies, 50))} / {_f(percentile(f.latencies, 99))}"
+            if f.latencies else "n/a",
+            target=f"p99 ≤ {CADENCE_STEADY + 2:g} s",
+            check=lambda f: percentile(f.latencies, 99) <= CADENCE_STEADY + 2),
+        row("CPU s per 1,000 job-refreshes (steady)", lambda f: _f(f.cpu_per_1000, ".3f"),
+            lambda a, b: _ratio(a.cpu_per_1000, b.cpu_per_1000),
+            target="≤ 1/10 of naive"),
+        row("CPU s during convergence", lambda f: _f(f.conv_cpu, ".1f")),
+        row("peak RSS (MB, VmHWM)", lambda f: _f(f.peak_rss_mb, ".0f"),
+            lambda a, b: _ratio(a.peak_rss_mb, b.peak_rss_mb, ".2f"),
+            target="≤ 200 MB at 10k",
+            check=lambda f: f.peak_rss_mb <= 200 if f.n >= 10000 else None),
+        row("emulator: requests served / handler s (during convergence)",
+            lambda f: f"{f.emulator_served} / {_f(f.emulator_seconds, '.1f')}"),
+        row("emulator: requests/s of handler time",
+            lambda f: _f(f.emulator_served / f.emulator_seconds, ".0f")
+            if f.emulator_seconds else "n/a"),
+        row("bench process CPU / wall (during convergence)",
+            lambda f: f"{_f(f.bench_cpu)} / {_f(f.bench_wall)}"),
+    ]  # fmt: skip
+    # CPU ratio target checked against the naive peer at the same N.
+    cpu_row = rows[11]
+    verdicts = [
+        ours[n].cpu_per_1000 <= naive[n].cpu_per_1000 / 10
+        for n in both
+        if not math.isnan(ours[n].cpu_per_1000) and not math.isnan(naive[n].cpu_per_1000)
+    ]
+    cpu_row.met = _met(all(verdicts)) if verdicts else ""
+    return heads, rows
+
+
+def render_text(heads: list[str], rows: list[Row]) -> str:
+    table = [["figure", *heads, "target", ""]] + [
+        [r.label, *r.cells, r.target, r.met] for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in table
+    )
+
+
+def render_markdown(heads: list[str], rows: list[Row]) -> str:
+    lines = ["| figure | " + " | ".join(heads) + " | target | |"]
+    lines.append("|---" * (len(heads) + 3) + "|")
+    for r in rows:
+        lines.append(f"| {r.label} | " + " | ".join(r.cells) + f" | {r.target} | {r.met} |")
+    return "\n".join(lines)
+
+
+def settings_text(naive_sizes: Iterable[int], changes: int) -> list[str]:
+    return [
+        f"Operator: `drs-operator run -n {NAMESPACE} {' '.join(OPERATOR_ARGS)}` (everything "
+        "else default: --max-concurrency 4, --write-concurrency 8, events on, log level info). "
+        f"The rate limit is raised from the default 5 to {RATE_LIMIT:g} calls/s because one "
+        f"connection serves all N jobs: at 5 calls/s x {BATCH_SIZE} IDs, 10,000 jobs cannot be "
+        "read in under 200 s.",
+        f"Tasks: one project, token auth, all in `{STEADY}` (steady, cadence "
+        f"{CADENCE_STEADY:g}s ± {JITTER:.0%}); the K={changes} changes set `{CHANGED}` on K "
+        f"random tasks, one every {CADENCE_STEADY / changes:.2f}s over one cadence; latency = "
+        "the emulator receiving that DrsJob's status patch − the simulator change.",
+        "Naive peer: `bench/naive_operator.py` (kopf, one timer per DrsJob with interval "
+        f"{CADENCE_STEADY:g}s, one ID per call, status patched every tick; kopf event posting "
+        f"off) on N = {', '.join(f'{n:,}' for n in naive_sizes)} with its own simulator and "
+        "emulator; measured over one tick interval after it converged (or after its time "
+        "limit), per job-refresh. Ours' CPU per job-refresh is over the quiet + change windows.",
+        "A DrsJob counts as converged at the first status patch the emulator received for it. "
+        "Emulator cost: wall time inside its request handler (watch streams excluded), an upper "
+        "bound of its CPU; the bench process also runs the simulator.",
+    ]
+
+
+def write_docs(
+    path: Path,
+    *,
+    facts: dict[str, str],
+    command: str,
+    heads: list[str],
+    rows: list[Row],
+    notes: list[str],
+    settings: list[str],
+    elapsed: float,
+) -> None:
+    body = [
+        "# Performance",
+        "",
+        "<!-- Generated by bench/run.py (`make bench`); do not edit by hand. -->",
+        "",
+        f"Command: `{command}` — total run time {elapsed / 60:.1f} min.",
+        "",
+        f"Machine: {facts['cores']} cores ({facts['cpu']}), {facts['memory']}, {facts['os']}, "
+        f"Python {facts['python']}; run on {facts['date']}.",
+        "",
+        "## Set-up",
+        "",
+        *[f"- {line}" for line in settings],
+        "",
+        "## Results",
+        "",
+        render_markdown(heads, rows),
+        "",
+        "Ratios are ours / naive at the same N (lower is better). \"MISSED\" marks a target "
+        "the run did not meet.",
+        "",
+    ]
+    if notes:
+        body += ["## Notes from this run", "", *[f"- {n}" for n in notes], ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(body), encoding="utf-8")
+
+
+async def main(args: argparse.Namespace, out: TextIO) -> int:
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    started = time.monotonic()
+    facts = machine()
+    say(f"bench: {facts['cores']} cores, {facts['memory']}, Python {facts['python']}")
+    workroot = Path(tempfile.mkdtemp(prefix="drs-bench-"))
+    ours: dict[int, Figures] = {}
+    naive: dict[int, Figures] = {}
+    try:
+        steps: list[tuple[str, int, Callable[[Path], Awaitable[Figures]]]] = []
+        for n in args.sizes:
+            steps.append(("ours", n, lambda w, n=n: run_ours(n, args.changes, w, say)))
+        for n in args.naive_sizes:
+            steps.append(("naive", n, lambda w, n=n: run_naive(n, w, say)))
+        for who, n, step in steps:
+            workdir = workroot / f"{who}-{n}"
+            workdir.mkdir()
+            say(f"{who} N={n:,}: starting (elapsed {time.monotonic() - started:.0f}s)")
+            figures = await step(workdir)
+            (ours if who == "ours" else naive)[n] = figures
+            for note in figures.notes:
+                say(f"  note: {note}")
+    finally:
+        shutil.rmtree(workroot, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    heads, rows = build_rows(ours, naive)
+    settings = settings_text(args.naive_sizes, args.changes)
+    notes = [f"{f.who} N={f.n:,}: {note}" for f in [*ours.values(), *naive.values()]
+             for note in f.notes]  # fmt: skip
+    say("")
+    say(render_text(heads, rows))
+    say("")
+    for line in settings:
+        say("- " + line)
+    say(f"total {elapsed / 60:.1f} min")
+    if args.docs:
+        command = "make bench  (.venv/bin/python bench/run.py" + (
+            "" if args.argv_default else " " + " ".join(sys.argv[1:])
+        ) + ")"
+        write_docs(
+            ROOT / "docs" / "performance.md",
+            facts=facts,
+            command=command,
+            heads=heads,
+            rows=rows,
+            notes=notes,
+            settings=settings,
+            elapsed=elapsed,
+        )
+        say("wrote docs/performance.md")
+    return 0
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=_sizes, default=[1000, 10000])
+    parser.add_argument("--naive-sizes", type=_sizes, default=[1000, 10000])
+    parser.add_argument("--changes", type=int, default=100, help="K cloud-side changes")
+    parser.add_argument("--no-docs", dest="docs", action="store_false")
+    args = parser.parse_args(argv)
+    args.argv_default = not argv
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse(sys.argv[1:]), sys.stdout)))
