@@ -78,3 +78,19 @@ async def test_acquire_waits_out_the_backoff_window() -> None:
     start = loop.time()
     await pacer.acquire()
     assert loop.time() - start == pytest.approx(delay, abs=0.05)
+
+
+@pytest.mark.looptime
+async def test_the_end_of_a_backoff_lets_one_call_through_not_a_burst() -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    pacer = Pacer(rate=2.0, burst=4, backoff=BackoffSettings(initial=4, maximum=4), clock=loop.time)
+    delay = pacer.record_failure()
+    start = loop.time()
+    stamps = []
+    for _ in range(3):
+        await pacer.acquire()
+        stamps.append(loop.time() - start)
+    # One probe at the window's end, then the rate (2/s) — not `burst` calls at once.
+    assert stamps == pytest.approx([delay, delay + 0.5, delay + 1.0], abs=0.01)

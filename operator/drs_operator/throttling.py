@@ -48,6 +48,8 @@ class Pacer:
 
     def _refill(self) -> None:
         now = self._clock()
+        if now <= self._stamp:  # still inside a backoff window: nothing accrues
+            return
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
 
@@ -78,7 +80,10 @@ class Pacer:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self._backoff.maximum))
         self._blocked_until = max(self._blocked_until, self._clock() + delay)
+        # The bucket refills only after the window, so the end of a backoff lets
+        # one call through, not a burst of every waiting batch at once.
         self._tokens = 0.0
+        self._stamp = self._blocked_until - 1 / self._rate  # one token at the window's end
         return delay
 
     def record_success(self) -> None:
