@@ -57,6 +57,7 @@ from drs_operator.writer import StatusWriter
 logger = logging.getLogger(__name__)
 
 THROTTLE_ATTEMPTS = 3
+SUSTAINED = 2  # consecutive throttles after which a connection counts as throttled
 MESSAGE_SUSPENDED = "Refreshing is suspended by spec.suspend"
 Target = tuple[ConnectionKey, str]
 
@@ -280,7 +281,10 @@ class Refresher:
             except DrsThrottledError as exc:
                 self._metrics.throttled.labels(bounded_code(exc.code)).inc()
                 self._backoff(connection, "throttled", exc.retry_after)
-                if attempt == THROTTLE_ATTEMPTS:
+                # An isolated throttle is retried after its backoff, so it does not
+                # flip Synced; sustained throttling fails fast (every waiting batch
+                # retrying would take one backoff window per call) and reports.
+                if attempt == THROTTLE_ATTEMPTS or connection.pacer.failures > SUSTAINED:
                     raise
                 continue
             connection.pacer.record_success()

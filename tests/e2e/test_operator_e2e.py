@@ -410,9 +410,9 @@ async def test_throttling_slows_the_calls_and_the_operator_recovers(
         f"{recovered_in:.1f}s after the throttling stopped; throttled calls at "
         f"{[round(r.time - start, 2) for r in throttled]}s of the window"
     )
-    # Each backoff window (1-2 s with --backoff-max 2s) reopens with up to max-concurrency
-    # (4) calls at once, so the throttled rate is about 4 / 1.8 s: well under 5/s.
-    assert throttled_rate <= 0.8 * normal_rate
+    # Each backoff window (1-2 s with --backoff-max 2s) ends with one probe call, not a
+    # burst of every waiting batch, so the throttled rate is about one call per window.
+    assert throttled_rate <= 0.5 * normal_rate
     text = await scrape(proc.metrics_url)
     assert metric_value(text, "drs_operator_throttled_total") > 0
     assert metric_value(text, "drs_operator_backoffs_total") > 0
