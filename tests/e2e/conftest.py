@@ -340,9 +340,8 @@ async def _ensure_crd(api: Any) -> None:
 
     async def established() -> bool:
         crd = await asyncio.to_thread(ext.read_custom_resource_definition, name)
-        return any(
-            c.type == "Established" and c.status == "True" for c in crd.status.conditions or []
-        )
+        conditions = (crd.status.conditions if crd.status else None) or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
 
     await eventually(established, timeout=30, interval=0.5, message="the CRD established")
 
