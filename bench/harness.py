@@ -106,11 +106,7 @@ class TimedCluster(EmulatedCluster):
         return self._timed.served if self._timed else 0
 
     def writes_between(self, start: float, end: float, *, status_only: bool = True) -> list[Write]:
-        return [
-            w
-            for w in self.writes
-            if start <= w.time < end and (w.status or not status_only)
-        ]
+        return [w for w in self.writes if start <= w.time < end and (w.status or not status_only)]
 
 
 class ProcessProbe:
@@ -171,9 +167,7 @@ def machine() -> dict[str, str]:
     """Cores, memory, CPU model, OS and Python, as facts for the report."""
     cores = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
     free = subprocess.run(["free", "-m"], capture_output=True, text=True, check=False).stdout
-    total_mb = next(
-        (line.split()[1] for line in free.splitlines() if line.startswith("Mem:")), "?"
-    )
+    total_mb = next((line.split()[1] for line in free.splitlines() if line.startswith("Mem:")), "?")
     model = "?"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:

@@ -69,7 +69,11 @@ def client() -> httpx.AsyncClient:
 
 def _endpoint(item: dict[str, Any], key: str) -> dict[str, Any]:
     endpoint = item.get(key) or {}
-    return {"ip": endpoint.get("ip"), "port": endpoint.get("port"), "dbType": endpoint.get("db_type")}
+    return {
+        "ip": endpoint.get("ip"),
+        "port": endpoint.get("port"),
+        "dbType": endpoint.get("db_type"),
+    }
 
 
 def register(interval: float) -> None:

@@ -40,6 +40,7 @@ def execute(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # a one-line reason instead of a traceback
-        print(f"drs-operator run: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reason = " ".join(str(exc).split())  # one line, e.g. a YAML error of the kubeconfig
+        print(f"drs-operator run: error: {type(exc).__name__}: {reason}", file=sys.stderr)
         return 1
     return 0

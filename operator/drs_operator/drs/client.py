@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -101,6 +102,22 @@ _SUMMARY_NOT_FOUND = "DRS reports jobs not found"
 _SUMMARY_SERVER = "DRS service error"
 _SUMMARY_REQUEST = "DRS refused the request"
 _SUMMARY_UNEXPECTED = "unexpected DRS answer"
+# Control characters (C0, DEL, C1, line/paragraph separators) in what the service sends
+# would reach conditions, events and log lines: replaced by a space (no terminal escapes,
+# no forged log lines).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_REQUEST_ID = 128  # a real X-Request-Id is 32 hex digits
+
+
+def _printable(text: str | None) -> str | None:
+    """``text`` with every control character replaced by a space."""
+    return _CONTROL.sub(" ", text) if text else text
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    """The ``X-Request-Id`` header, printable and bounded (it reaches logs and conditions)."""
+    value = _printable(headers.get(REQUEST_ID_HEADER))
+    return value[:MAX_REQUEST_ID] if value else value
 
 
 @dataclass(frozen=True)
@@ -169,7 +186,7 @@ def _missing_items(
         code, message = parse_error_body(item)
         if isinstance(job_id, str) and code in NOT_FOUND_CODES:
             if wanted is None or job_id in wanted:
-                missing[job_id] = (code, message)
+                missing[job_id] = (code, _printable(message))
     return missing
 
 
@@ -194,9 +211,10 @@ def classify(
     permission, 5xx server, other 4xx request; a 400 whose ``results`` items
     carry not-found codes is not-found with those IDs in ``missing``.
     """
-    request_id = headers.get(REQUEST_ID_HEADER)
+    request_id = _request_id(headers)
     payload = _decode_json(body)
     code, message = parse_error_body(payload) if payload is not None else (None, None)
+    code, message = _printable(code), _printable(message)
     common: dict[str, object] = {
         "code": code,
         "http_status": status,
@@ -358,7 +376,10 @@ class DrsClient:
                     continue
                 if is_item_error(item):
                     if item.id not in errors:
-                        errors[item.id] = (item.error_code, item.error_message)
+                        errors[item.id] = (
+                            _printable(item.error_code),
+                            _printable(item.error_message),
+                        )
                         added += 1
                 else:
                     added += 0 if item.id in errors else 1
@@ -396,7 +417,7 @@ class DrsClient:
                     "POST", self._url, content=content, headers=headers
                 ) as response:
                     status = response.status_code
-                    request_id = response.headers.get(REQUEST_ID_HEADER)
+                    request_id = _request_id(response.headers)
                     raw = await self._read(response, request_id)
             except httpx.HTTPError as error:
                 raise _transport_error(error, self._host) from None
