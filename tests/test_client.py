@@ -635,3 +635,11 @@ def test_batch_detail_path_encodes() -> None:
     assert endpoints.batch_detail_path("a/b c") == "/v3/a%2Fb%20c/jobs/batch-detail"
     with pytest.raises(ValueError):
         endpoints.batch_detail_path("")
+
+
+@pytest.mark.parametrize("project", [".", ".."], ids=["dot", "dot-dot"])
+def test_a_project_id_cannot_climb_out_of_the_path(project: str) -> None:
+    from drs_operator.drs.endpoints import batch_detail_path
+
+    with pytest.raises(ValueError, match="must not be"):
+        batch_detail_path(project)

@@ -330,15 +330,19 @@ def test_unreachable_api_server(
 
 
 @pytest.mark.parametrize(
-    ("argv", "expected"),
+    ("argv", "expected", "exit_code"),
     [
-        (["--kubeconfig", "/nonexistent/kubeconfig"], "kubeconfig /nonexistent/kubeconfig"),
-        ([], "no kubeconfig: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config"),
+        pytest.param(["--kubeconfig", "/nonexistent/kubeconfig"],
+                     "kubeconfig /nonexistent/kubeconfig", 2, id="bad-flag-value-is-usage"),
+        pytest.param([], "no kubeconfig: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config",
+                     1, id="nothing-configured-is-runtime"),
     ],
-)
-def test_no_kubeconfig(capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:
+)  # fmt: skip
+def test_no_kubeconfig(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str, exit_code: int
+) -> None:
     code, out, err = run(argv, capsys)
-    assert (code, out) == (1, "")
+    assert (code, out) == (exit_code, "")
     assert err.startswith(f"drs-operator get: error: {expected}")
     assert err.count("\n") == 1
 

@@ -192,18 +192,10 @@ def test_any_answer_is_a_result_or_one_bounded_drs_error(
         text = json.dumps(status_out, allow_nan=False)  # JSON as the API server takes it
         assert "db_password" not in text and "dbPassword" not in text
         for condition in status_out["conditions"]:
-            # Task text (failed_reason, error_message) is quoted by the mapping, which only
-            # folds whitespace: see the xfail test below.
-            one_bounded_line(condition["message"], MAX_MESSAGE, printable=False)
+            one_bounded_line(condition["message"], MAX_MESSAGE)
             assert re.fullmatch(r"[A-Z][A-Za-z]*", condition["reason"]), condition
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mapping._one_line (and errors._clip) fold whitespace but keep other control"
-    " characters of the task's own text (e.g. ESC, NUL) in condition messages; fix belongs"
-    " in drs_operator.mapping, not owned by this test's author",
-)
 def test_task_text_from_the_service_is_printable_in_condition_messages() -> None:
     body = json.dumps(
         {"results": [{"id": JOB_ID, "status": "CREATE_FAILED", "failed_reason": "x\x1b[2Jy"}]}

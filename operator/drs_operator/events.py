@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from drs_operator import conditions as c
+from drs_operator.drs.text import one_line
 from drs_operator.phases import STATUS_DELETED, Group, group_of
 
 __all__ = [
@@ -69,12 +70,7 @@ class EventSpec:
 
 
 def _one_line(value: Any, limit: int) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = " ".join(value.split())
-    if not text:
-        return None
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(value, limit)
 
 
 def _clip_bytes(message: str) -> str:

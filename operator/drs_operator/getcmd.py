@@ -100,7 +100,7 @@ def _kubeconfig_path(explicit: str | None) -> str | None:
     """The kubeconfig to load, or ``None`` for in-cluster."""
     if explicit:
         if not Path(explicit).expanduser().exists():
-            raise GetError(f"kubeconfig {explicit} does not exist")
+            raise UsageError(f"kubeconfig {explicit} does not exist")
         return explicit
     env = os.environ.get("KUBECONFIG", "")
     if env:
@@ -128,6 +128,7 @@ def _context_namespace(path: str, context: str | None) -> str:
 
 def connect(*, kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
     """A ``CustomObjectsApi`` for the chosen cluster and the default namespace."""
+    import yaml
     from kubernetes import client, config
 
     configuration = client.Configuration()
@@ -147,8 +148,10 @@ def connect(*, kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
                 persist_config=False,
             )
             namespace = _context_namespace(path, context)
+    except yaml.YAMLError:
+        raise UsageError(f"kubeconfig {path} is not valid YAML") from None
     except config.ConfigException as exc:
-        raise GetError(f"invalid kubeconfig: {exc}") from None
+        raise GetError(f"invalid kubeconfig: {' '.join(str(exc).split())}") from None
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise GetError(f"cannot load kubeconfig {path}: {type(exc).__name__}: {exc}") from None
     configuration.retries = 0  # fail fast, as kubectl does, instead of urllib3's 3 retries

@@ -51,6 +51,7 @@ from typing import Any, Final
 
 from drs_operator import conditions as c
 from drs_operator.drs.models import EndPoint, InstInfo, JobDetail, parse_epoch_ms
+from drs_operator.drs.text import one_line
 from drs_operator.phases import STATUS_DELETED, STATUS_PAUSING, Group, group_of, phase_of
 
 __all__ = [
@@ -160,12 +161,7 @@ def _text(value: str | None) -> str | None:
 
 
 def _one_line(value: str | None, limit: int) -> str | None:
-    if value is None:
-        return None
-    text = " ".join(value.split())
-    if not text:
-        return None
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(value, limit)
 
 
 def _compact(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -66,6 +65,7 @@ from drs_operator.drs.models import (
     parse_batch_detail,
     parse_error_body,
 )
+from drs_operator.drs.text import printable
 
 __all__ = [
     "OUTCOMES",
@@ -105,13 +105,10 @@ _SUMMARY_UNEXPECTED = "unexpected DRS answer"
 # Control characters (C0, DEL, C1, line/paragraph separators) in what the service sends
 # would reach conditions, events and log lines: replaced by a space (no terminal escapes,
 # no forged log lines).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_REQUEST_ID = 128  # a real X-Request-Id is 32 hex digits
 
 
-def _printable(text: str | None) -> str | None:
-    """``text`` with every control character replaced by a space."""
-    return _CONTROL.sub(" ", text) if text else text
+_printable = printable
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:

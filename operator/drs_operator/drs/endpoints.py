@@ -102,6 +102,8 @@ def resolve(explicit: str | None, region: str | None, kind: Kind) -> str:
 def _segment(value: str, what: str) -> str:
     if not value:
         raise ValueError(f"{what} must not be empty")
+    if value in (".", ".."):  # would climb out of the path once resolved
+        raise ValueError(f"{what} must not be {value!r}")
     return quote(value, safe="")
 
 

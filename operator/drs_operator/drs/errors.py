@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from drs_operator.drs.text import one_line
+
 __all__ = [
     "AUTH_CODES",
     "NOT_FOUND_CODES",
@@ -53,10 +55,7 @@ MAX_MESSAGE = 300
 
 
 def _clip(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = " ".join(str(text).split())
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    return None if text is None else one_line(str(text), MAX_MESSAGE)
 
 
 class DrsError(Exception):

@@ -89,7 +89,10 @@ def execute(args: argparse.Namespace) -> int:
         try:
             context.load_cert_chain(Path(args.tls_cert), Path(args.tls_key))
         except (OSError, ssl.SSLError) as exc:
-            return _fail(f"cannot load the TLS certificate or key: {exc}")
+            reason = " ".join(str(exc).split())
+            return _fail(
+                f"cannot load the TLS certificate {args.tls_cert} or key {args.tls_key}: {reason}"
+            )
     simulator = Simulator(scenario=scenario, seed=args.seed)
     if args.mixed_missing:
         simulator.mixed_missing = args.mixed_missing

@@ -1,0 +1,27 @@
+"""Text from the outside world, made safe for one line of a log, condition or event.
+
+Whatever a service sends (error messages, request IDs, failure reasons) may
+hold control characters: terminal escapes, NUL, newlines. Everything that
+shows such text goes through :func:`one_line` (pure, stdlib only).
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str | None) -> str | None:
+    """``text`` with every control character replaced by a space."""
+    return _CONTROL.sub(" ", text) if text else text
+
+
+def one_line(value: object, limit: int) -> str | None:
+    """Printable, whitespace folded, at most ``limit`` characters (… when cut); None if empty."""
+    if not isinstance(value, str):
+        return None
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    if not text:
+        return None
+    return text if len(text) <= limit else text[: limit - 1] + "…"
