@@ -334,8 +334,8 @@ def test_unreachable_api_server(
     [
         pytest.param(["--kubeconfig", "/nonexistent/kubeconfig"],
                      "kubeconfig /nonexistent/kubeconfig", 2, id="bad-flag-value-is-usage"),
-        pytest.param([], "no kubeconfig: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config",
-                     1, id="nothing-configured-is-runtime"),
+        pytest.param([], "no kubeconfig: pass --kubeconfig, set KUBECONFIG or create "
+                     "~/.kube/config", 1, id="nothing-configured-is-runtime"),
     ],
 )  # fmt: skip
 def test_no_kubeconfig(

@@ -9,6 +9,7 @@ through the operator process.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -192,3 +193,44 @@ async def test_no_secret_reaches_the_cluster(
         text = str(request.body)
         assert SECRET_MARKER not in text
         assert TOKEN not in text
+
+
+async def test_one_empty_answer_does_not_mark_a_healthy_task_gone(
+    simulator: Simulator, cluster: EmulatedCluster, operator: Operator
+) -> None:
+    job_id = simulator.add_job(status="INCRE_TRANSFER_STARTED")
+    add_drsjob(cluster, "healthy", job_id)
+    feed(operator, cluster)
+    await cycle(operator)
+    # The next answer is empty, the ones after it are not (a flaky server).
+    simulator.faults.empty_results_ratio = 1.0
+    make_all_due(operator)
+    calls = simulator.stats.batch_detail_calls
+
+    async def clear_after_first() -> None:
+        while simulator.stats.batch_detail_calls == calls:  # noqa: ASYNC110 (the fault flips mid-cycle)
+            await asyncio.sleep(0.001)
+        simulator.faults.empty_results_ratio = 0.0
+
+    await asyncio.gather(cycle(operator), clear_after_first())
+
+    assert status(cluster, "healthy")["taskStatus"] == "INCRE_TRANSFER_STARTED"
+    assert condition(status(cluster, "healthy"), "Synced")["status"] == "True"
+    assert simulator.stats.batch_detail_calls - calls == 2  # the empty answer, then one re-ask
+
+
+async def test_a_task_that_stays_away_is_missing_after_one_re_ask(
+    simulator: Simulator, cluster: EmulatedCluster, operator: Operator
+) -> None:
+    job_id = simulator.add_job(status="INCRE_TRANSFER_STARTED")
+    add_drsjob(cluster, "flaky", job_id)
+    feed(operator, cluster)
+    await cycle(operator)
+    simulator.faults.empty_results_ratio = 1.0
+    make_all_due(operator)
+    calls = simulator.stats.batch_detail_calls
+
+    await cycle(operator)
+
+    assert condition(status(cluster, "flaky"), "Synced")["reason"] == "NotFound"
+    assert simulator.stats.batch_detail_calls - calls == 2

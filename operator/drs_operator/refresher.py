@@ -297,7 +297,9 @@ class Refresher:
         self._metrics.backoff_seconds.inc(delay)
         logger.info("Backing off %s for %.1fs (%s)", connection.key, delay, cause)
 
-    async def _query(self, connection: Connection, ids: Sequence[str]) -> dict[str, Observation]:
+    async def _query(
+        self, connection: Connection, ids: Sequence[str], *, confirm: bool = True
+    ) -> dict[str, Observation]:
         try:
             result = await self._call(connection, ids)
         except DrsNotFoundError as exc:
@@ -331,6 +333,10 @@ class Refresher:
             # Re-ask each alone: a dropped ID is only "missing" if it stays away.
             for job_id in unanswered:
                 observations.update(await self._query(connection, [job_id]))
+        elif unanswered and confirm:
+            # Asked alone and still no record: ask once more before calling it gone,
+            # so one flaky answer does not mark a healthy task deleted.
+            return await self._query(connection, ids, confirm=False)
         elif unanswered:
             observations[unanswered[0]] = Missing(
                 None, "the service returned no record for this task", result.request_id
