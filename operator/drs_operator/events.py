@@ -35,7 +35,6 @@ __all__ = [
     "MAX_EVENT_MESSAGE",
     "REASON_SYNC_FAILED",
     "REASON_SYNC_RECOVERED",
-    "REASON_SYNC_SUCCEEDED",
     "REASON_SYNC_SUSPENDED",
     "REASON_SYNC_UNKNOWN",
     "REASON_TASK_OBSERVED",
@@ -52,7 +51,6 @@ REASON_TASK_STATUS_CHANGED: Final = "TaskStatusChanged"
 REASON_SYNC_FAILED: Final = "SyncFailed"
 REASON_SYNC_SUSPENDED: Final = "SyncSuspended"
 REASON_SYNC_RECOVERED: Final = "SyncRecovered"
-REASON_SYNC_SUCCEEDED: Final = "SyncSucceeded"
 REASON_SYNC_UNKNOWN: Final = "SyncUnknown"
 
 MAX_EVENT_MESSAGE: Final = 1000  # the API server caps event messages at 1024 bytes
@@ -125,11 +123,14 @@ def _sync_event(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
 
     if key(old) == key(new) or new is None:
         return None
+    if old is None and new.get("status") == c.STATUS_TRUE:
+        # The first refresh succeeded: the TaskObserved event says it already
+        # (one event per new DrsJob instead of two).
+        return None
     message = f"Synced changed from {_describe(old)} to {_describe(new)}"
     status = new.get("status")
     if status == c.STATUS_TRUE:
-        reason = REASON_SYNC_SUCCEEDED if old is None else REASON_SYNC_RECOVERED
-        return EventSpec(EVENT_NORMAL, reason, message)
+        return EventSpec(EVENT_NORMAL, REASON_SYNC_RECOVERED, message)
     detail = _one_line(new.get("message"), MAX_EVENT_MESSAGE)
     if detail:
         message += f": {detail}"

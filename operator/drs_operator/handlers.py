@@ -72,7 +72,8 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
         await operator.stop()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def drsjob_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def drsjob_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        # async: kopf runs sync handlers in a thread, and the registry belongs to the loop.
         operator.observe(event_type=type, body=_plain(body))
 
     return registry

@@ -22,13 +22,20 @@ from typing import Any
 from drs_operator import GROUP, KIND, VERSION
 from drs_operator.events import EventSpec, transition_events
 from drs_operator.kube import KubeApi, KubeError
-from drs_operator.mapping import Observation, compute_status, status_patch
+from drs_operator.mapping import Observation, Observed, compute_status, status_patch
 from drs_operator.metrics import Metrics
 from drs_operator.registry import JobRecord, Registry
 
 logger = logging.getLogger(__name__)
 
 COMPONENT = "drs-operator"
+
+
+def _fingerprint(observation: Observation) -> int:
+    """A hash of the facts observed (pydantic frozen models and dataclasses hash by value)."""
+    if isinstance(observation, Observed):
+        return hash((type(observation), observation.job))
+    return hash(observation)
 
 
 def _utcnow() -> datetime:
@@ -62,12 +69,19 @@ class StatusWriter:
         """Write what this observation changes; True when a patch was sent and accepted."""
         if record.deleted:
             return False
+        # The same answer on the same object maps to the same status: skip the mapping.
+        # (Any change of the object, our own writes included, changes resourceVersion.)
+        memo = (_fingerprint(observation), record.generation, record.resource_version)
+        if record.applied == memo:
+            self._metrics.status_writes.labels("unchanged").inc()
+            return False
         current = record.status or None
         new = compute_status(
             current=current, observation=observation, generation=record.generation, now=self._now()
         )
         patch = status_patch(current, new)
         if patch is None:
+            record.applied = memo
             self._metrics.status_writes.labels("unchanged").inc()
             return False
         self._inflight += 1
@@ -88,6 +102,7 @@ class StatusWriter:
                     return False
                 self._metrics.status_writes.labels("written").inc()
                 self._registry.written(record, obj)
+                record.applied = (memo[0], record.generation, record.resource_version)
                 if self._events:
                     for event in transition_events(current, new):
                         await self._post(record, event)
