@@ -50,7 +50,7 @@ class Operator:
             settings=settings,
             metrics=self.metrics,
         )
-        self.metrics.watch_jobs(lambda: (record.status for record in self.registry))
+        self.metrics.watch_jobs(lambda: (record.summary for record in self.registry))
         self.probes = Probes(
             last_pass=lambda: self.refresher.last_pass,
             stall_after=settings.serving.stall_after,

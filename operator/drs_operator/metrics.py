@@ -48,18 +48,19 @@ def bounded_code(code: str | None) -> str:
     return code if code and _CODE_RE.match(code) else "other"
 
 
+Summary = tuple[Any, Iterable[tuple[Any, Any]]]  # (phase, ((condition type, status), ...))
+
+
 class _JobsCollector(Collector):
-    def __init__(self, statuses: Callable[[], Iterable[dict[str, Any]]]) -> None:
-        self._statuses = statuses
+    def __init__(self, summaries: Callable[[], Iterable[Summary]]) -> None:
+        self._summaries = summaries
 
     def collect(self) -> Iterator[Metric]:
         phases: Counter[str] = Counter()
         conditions: Counter[tuple[str, str]] = Counter()
-        for status in self._statuses():
-            phase = status.get("phase") if isinstance(status.get("phase"), str) else None
+        for phase, pairs in self._summaries():
             phases[phase if phase in PHASES else "None"] += 1
-            for condition in status.get("conditions") or ():
-                kind, value = condition.get("type"), condition.get("status")
+            for kind, value in pairs:
                 if kind in CONDITION_TYPES and value in ("True", "False", "Unknown"):
                     conditions[(kind, value)] += 1
         by_phase = GaugeMetricFamily("drs_operator_drsjobs", "DrsJobs by phase", labels=["phase"])
@@ -130,6 +131,6 @@ class Metrics:
             registry=r,
         )
 
-    def watch_jobs(self, statuses: Callable[[], Iterable[dict[str, Any]]]) -> None:
-        """Count DrsJobs by phase and condition at scrape time."""
-        self.registry.register(_JobsCollector(statuses))
+    def watch_jobs(self, summaries: Callable[[], Iterable[Summary]]) -> None:
+        """Count DrsJobs by phase and condition at scrape time, from their summaries."""
+        self.registry.register(_JobsCollector(summaries))

@@ -28,7 +28,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from drs_operator.batching import Batch, halves, plan_batches
@@ -95,6 +95,10 @@ class Refresher:
         self._clock = clock
         self._rng = rng or random.Random()
         self._semaphore = asyncio.Semaphore(settings.batching.max_concurrency)
+        self._batch_slots = asyncio.Semaphore(
+            settings.batching.max_concurrency
+            + max(1, settings.writing.write_concurrency // settings.batching.batch_size)
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._missing: set[Target] = set()
         self.last_pass = clock()
@@ -233,24 +237,35 @@ class Refresher:
         connection: Connection,
         targets: dict[Target, list[JobRecord]],
     ) -> None:
-        try:
-            async with self._semaphore:
-                observations = await self._query(connection, batch.job_ids)
-        except Exception as exc:  # never leave jobs in flight forever
-            logger.exception("Batch on %s failed unexpectedly", connection.key)
-            observations = {
-                i: Failed("ApiError", f"internal error: {type(exc).__name__}")
-                for i in batch.job_ids
-            }
-        for job_id in batch.job_ids:
-            observation = observations.get(job_id) or Failed("ApiError", "no answer for this job")
-            target = (connection.key, job_id)
-            if isinstance(observation, Missing):
-                self._missing.add(target)
-            elif isinstance(observation, Observed):
-                self._missing.discard(target)
-            for record in targets.get(target, ()):
-                await self._finish(record, observation, pace_of(observation), connection)
+        # A batch holds a slot from its call until its writes are done: when the
+        # API server is slower than DRS (10,000 new DrsJobs), answers wait in DRS
+        # instead of piling up here as parsed jobs (backpressure, bounded memory).
+        async with self._batch_slots:
+            try:
+                async with self._semaphore:
+                    observations = await self._query(connection, batch.job_ids)
+            except Exception as exc:  # never leave jobs in flight forever
+                logger.exception("Batch on %s failed unexpectedly", connection.key)
+                observations = {
+                    i: Failed("ApiError", f"internal error: {type(exc).__name__}")
+                    for i in batch.job_ids
+                }
+            finishing: list[Coroutine[Any, Any, None]] = []
+            for job_id in batch.job_ids:
+                observation = observations.get(job_id) or Failed(
+                    "ApiError", "no answer for this job"
+                )
+                target = (connection.key, job_id)
+                if isinstance(observation, Missing):
+                    self._missing.add(target)
+                elif isinstance(observation, Observed):
+                    self._missing.discard(target)
+                pace = pace_of(observation)
+                finishing.extend(
+                    self._finish(record, observation, pace, connection)
+                    for record in targets.get(target, ())
+                )
+            await asyncio.gather(*finishing)
 
     async def _finish(
         self,
