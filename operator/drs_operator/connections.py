@@ -121,6 +121,7 @@ class Connections:
         self._secrets: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = {}
         self._secret_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._connections: dict[ConnectionKey, Connection] = {}
+        self._resolved: dict[tuple[Any, ...], tuple[dict[str, str], Connection]] = {}
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -159,11 +160,40 @@ class Connections:
 
     # -- connections ---------------------------------------------------------------------
 
+    def cached(self, record: JobRecord) -> Connection | None:
+        """The connection this job resolved to, while its Secret's cache entry holds.
+
+        Synchronous: the common case of a refresh costs no coroutine. The same
+        Secret contents and overrides resolve to the same connection, so
+        parsing and fingerprinting are skipped for every job of every refresh.
+        """
+        spec = record.spec
+        if spec is None:
+            return None
+        secret = self._secrets.get((record.namespace, spec.credentials_name))
+        if secret is None or secret[0] <= self._clock() or secret[1] is None:
+            return None
+        memo = self._resolved.get(
+            (record.namespace, spec.credentials_name, spec.project_id, spec.region, spec.endpoint)
+        )
+        if memo is None or memo[0] is not secret[1]:
+            return None
+        known = memo[1]
+        if self._connections.get(known.key) is not known:
+            return None
+        known.last_used = self._clock()
+        return known
+
     async def resolve(self, record: JobRecord) -> Connection:
         """The connection serving this job; raises CredentialsError with a reason."""
+        known = self.cached(record)
+        if known is not None:
+            return known
         spec = record.spec
         assert spec is not None, "resolve() needs a valid spec"
         values = await self._secret_values(record.namespace, spec.credentials_name)
+        memo_key = (record.namespace, spec.credentials_name, spec.project_id, spec.region,
+                    spec.endpoint)  # fmt: skip
         if values is None:
             raise CredentialsError(
                 f"Secret {record.namespace}/{spec.credentials_name} not found",
@@ -189,6 +219,7 @@ class Connections:
             logger.info("New DRS connection: %s (%s auth)", key, credentials.mode)
         connection.last_used = self._clock()
         connection.secrets.add((record.namespace, spec.credentials_name))
+        self._resolved[memo_key] = (values, connection)
         return connection
 
     def _verify(self, credentials: Credentials) -> bool | ssl.SSLContext:
@@ -254,6 +285,9 @@ class Connections:
             if now - connection.last_used > IDLE_CLOSE_AFTER:
                 del self._connections[key]
                 await connection.aclose()
+        for memo_key, (_, connection) in list(self._resolved.items()):
+            if self._connections.get(connection.key) is not connection:
+                del self._resolved[memo_key]
         for skey, (expires, _) in list(self._secrets.items()):
             if expires < now - IDLE_CLOSE_AFTER:
                 self._secrets.pop(skey, None)

@@ -52,7 +52,7 @@ from drs_operator.phases import Group, group_of
 from drs_operator.registry import JobRecord, Registry
 from drs_operator.settings import Settings
 from drs_operator.specs import CredentialsError
-from drs_operator.writer import StatusWriter
+from drs_operator.writer import Pending, StatusWriter
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,10 @@ class Refresher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._missing: set[Target] = set()
         self.last_pass = clock()
+        self._refreshed = {
+            kind: metrics.jobs_refreshed.labels(kind.__name__.lower())
+            for kind in (Observed, Missing, Failed)
+        }
         self.passes = 0
 
     # -- the loop --------------------------------------------------------------------------
@@ -185,7 +189,9 @@ class Refresher:
                 await self._finish(record, Failed(REASON_SUSPENDED, MESSAGE_SUSPENDED), Pace.FAILED)
                 continue
             try:
-                connection = await self._connections.resolve(record)
+                connection = self._connections.cached(record) or await self._connections.resolve(
+                    record
+                )
             except CredentialsError as exc:
                 await self._finish(record, Failed(exc.reason, str(exc)), Pace.ERROR)
                 continue
@@ -225,7 +231,14 @@ class Refresher:
             return True
 
         scan = min(2000, 20 * sum(room.values()))
-        for record in self._registry.take_ahead(horizon=horizon, accept=wanted, max_scan=scan):
+
+        def filled() -> bool:
+            return all(left <= 0 for left in room.values())
+
+        taken = self._registry.take_ahead(
+            horizon=horizon, accept=wanted, max_scan=scan, enough=filled
+        )
+        for record in taken:
             assert record.spec is not None and record.connection_key is not None
             targets.setdefault((record.connection_key, record.spec.job_id), []).append(record)
 
@@ -250,7 +263,7 @@ class Refresher:
                     i: Failed("ApiError", f"internal error: {type(exc).__name__}")
                     for i in batch.job_ids
                 }
-            finishing: list[Coroutine[Any, Any, None]] = []
+            writes: list[Coroutine[Any, Any, None]] = []
             for job_id in batch.job_ids:
                 observation = observations.get(job_id) or Failed(
                     "ApiError", "no answer for this job"
@@ -261,11 +274,29 @@ class Refresher:
                 elif isinstance(observation, Observed):
                     self._missing.discard(target)
                 pace = pace_of(observation)
-                finishing.extend(
-                    self._finish(record, observation, pace, connection)
-                    for record in targets.get(target, ())
-                )
-            await asyncio.gather(*finishing)
+                for record in targets.get(target, ()):
+                    # Most refreshes change nothing: decide synchronously and only
+                    # start a coroutine for the records that need a write.
+                    pending = self._writer.prepare(record, observation)
+                    if pending is None:
+                        self._done(record, observation, pace, connection)
+                    else:
+                        writes.append(self._write(record, pending, observation, pace, connection))
+            if writes:
+                await asyncio.gather(*writes)
+
+    async def _write(
+        self,
+        record: JobRecord,
+        pending: Pending,
+        observation: Observation,
+        pace: Pace,
+        connection: Connection | None,
+    ) -> None:
+        try:
+            await self._writer.write(record, pending)
+        finally:
+            self._done(record, observation, pace, connection)
 
     async def _finish(
         self,
@@ -277,15 +308,24 @@ class Refresher:
         try:
             await self._writer.apply(record, observation)
         finally:
-            outcome = type(observation).__name__.lower()
-            self._metrics.jobs_refreshed.labels(outcome).inc()
-            override = record.spec.refresh_interval if record.spec else None
-            delay = next_interval(
-                pace, settings=self._settings.cadence, override=override, rng=self._rng
-            )
-            if connection is not None and pace is Pace.ERROR:
-                delay = max(delay, connection.pacer.blocked_for)
-            self._registry.reschedule(record, pace, delay)
+            self._done(record, observation, pace, connection)
+
+    def _done(
+        self,
+        record: JobRecord,
+        observation: Observation,
+        pace: Pace,
+        connection: Connection | None,
+    ) -> None:
+        """Count the refresh and schedule the next one by what was observed."""
+        self._refreshed[type(observation)].inc()
+        override = record.spec.refresh_interval if record.spec else None
+        delay = next_interval(
+            pace, settings=self._settings.cadence, override=override, rng=self._rng
+        )
+        if connection is not None and pace is Pace.ERROR:
+            delay = max(delay, connection.pacer.blocked_for)
+        self._registry.reschedule(record, pace, delay)
 
     async def _call(self, connection: Connection, ids: Sequence[str]) -> Any:
         """One batch-detail call, waiting for the pacer and retrying throttling."""

@@ -238,6 +238,7 @@ class Registry:
         horizon: Callable[[JobRecord], float],
         accept: Callable[[JobRecord], bool],
         max_scan: int = 2000,
+        enough: Callable[[], bool] = lambda: False,
     ) -> list[JobRecord]:
         """Jobs not yet due but within their ``horizon`` that ``accept`` wants (in flight).
 
@@ -248,7 +249,7 @@ class Registry:
         taken: list[JobRecord] = []
         kept: list[tuple[float, int, Key, int]] = []
         scanned = 0
-        while self._heap and scanned < max_scan:
+        while self._heap and scanned < max_scan and not enough():
             entry = heapq.heappop(self._heap)
             record = self._records.get(entry[2])
             if record is None or record.token != entry[3] or record.in_flight:

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,16 @@ from drs_operator.registry import JobRecord, Registry
 logger = logging.getLogger(__name__)
 
 COMPONENT = "drs-operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A status patch to send, with what it changes (for the events)."""
+
+    current: dict[str, Any] | None
+    new: dict[str, Any]
+    patch: dict[str, Any]
+    fingerprint: int
 
 
 def _fingerprint(observation: Observation) -> int:
@@ -64,17 +75,21 @@ class StatusWriter:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._unchanged = metrics.status_writes.labels("unchanged")
 
-    async def apply(self, record: JobRecord, observation: Observation) -> bool:
-        """Write what this observation changes; True when a patch was sent and accepted."""
+    def prepare(self, record: JobRecord, observation: Observation) -> Pending | None:
+        """The write this observation needs, or None (synchronous: no I/O).
+
+        The same answer on the same object maps to the same status, so the
+        mapping itself is skipped then (any change of the object, our own
+        writes included, changes its resourceVersion and so the memo).
+        """
         if record.deleted:
-            return False
-        # The same answer on the same object maps to the same status: skip the mapping.
-        # (Any change of the object, our own writes included, changes resourceVersion.)
+            return None
         memo = (_fingerprint(observation), record.generation, record.resource_version)
         if record.applied == memo:
-            self._metrics.status_writes.labels("unchanged").inc()
-            return False
+            self._unchanged.inc()
+            return None
         current = record.status or None
         new = compute_status(
             current=current, observation=observation, generation=record.generation, now=self._now()
@@ -82,8 +97,17 @@ class StatusWriter:
         patch = status_patch(current, new)
         if patch is None:
             record.applied = memo
-            self._metrics.status_writes.labels("unchanged").inc()
-            return False
+            self._unchanged.inc()
+            return None
+        return Pending(current=current, new=new, patch=patch, fingerprint=memo[0])
+
+    async def apply(self, record: JobRecord, observation: Observation) -> bool:
+        """Write what this observation changes; True when a patch was sent and accepted."""
+        pending = self.prepare(record, observation)
+        return False if pending is None else await self.write(record, pending)
+
+    async def write(self, record: JobRecord, pending: Pending) -> bool:
+        """Send a prepared patch, then its events; True when it was accepted."""
         self._inflight += 1
         self._idle.clear()
         try:
@@ -91,7 +115,9 @@ class StatusWriter:
                 if record.deleted:
                     return False
                 try:
-                    obj = await self._kube.patch_status(record.namespace, record.name, patch)
+                    obj = await self._kube.patch_status(
+                        record.namespace, record.name, pending.patch
+                    )
                 except KubeError as exc:
                     self._metrics.status_writes.labels("error").inc()
                     logger.warning("Status of %s/%s not written: %s", *record.key, exc)
@@ -102,9 +128,9 @@ class StatusWriter:
                     return False
                 self._metrics.status_writes.labels("written").inc()
                 self._registry.written(record, obj)
-                record.applied = (memo[0], record.generation, record.resource_version)
+                record.applied = (pending.fingerprint, record.generation, record.resource_version)
                 if self._events:
-                    for event in transition_events(current, new):
+                    for event in transition_events(pending.current, pending.new):
                         await self._post(record, event)
                 return True
         finally:
