@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -25,6 +23,7 @@ from drs_operator.drs.errors import (
     DrsTransportError,
 )
 from drs_operator.simulator import SECRET_MARKER, Simulator
+from tests.tls import self_signed_cert
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 OTHER_PROJECT = "ffffffffffffffffffffffffffffffff"
@@ -294,40 +293,8 @@ async def test_concurrent_calls_share_one_iam_login(sim: Simulator) -> None:
 # ----- TLS -------------------------------------------------------------------------------------
 
 
-def make_certificate(directory: Path) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("no openssl command to make a test certificate")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
 async def test_tls_verification(tmp_path: Path) -> None:
-    cert, key = make_certificate(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
     simulator = Simulator()

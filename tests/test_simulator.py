@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import signal
 import ssl
-import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,6 +17,7 @@ import pytest
 
 from drs_operator.drs import signing
 from drs_operator.simulator import SECRET_MARKER, Scenario, ScenarioError, Simulator
+from tests.tls import self_signed_cert
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
@@ -784,39 +783,6 @@ async def test_admin_api(make_sim: Factory, client: httpx.AsyncClient) -> None:
     await client.post(f"{admin}/revoke-tokens")
     assert (await detail(client, sim, [ids[0]], token="added")).status_code == 401
     assert sim.stats.batch_detail_calls == 2  # admin calls are not counted
-
-
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A throw-away certificate for 127.0.0.1, made with the openssl command."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("no openssl command to make a test certificate")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 async def test_serves_https(tmp_path: Path) -> None:

@@ -31,9 +31,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import ssl
-import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +42,7 @@ import httpx
 import pytest
 
 from drs_operator.simulator import Simulator
+from tests.tls import self_signed_cert
 
 from .conftest import REPO, Cluster, OperatorFactory, OperatorProcess, eventually
 from .test_secret_hygiene import SENTINELS, assert_no_sentinels
@@ -92,24 +91,6 @@ async def scrape(proc: OperatorProcess) -> str:
         response = await http.get(proc.metrics_url)
         response.raise_for_status()
         return response.text
-
-
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A throw-away certificate for 127.0.0.1 (the openssl command)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("no openssl command to make a test certificate")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 # -- the environment ------------------------------------------------------------------------------
