@@ -234,3 +234,21 @@ async def test_a_task_that_stays_away_is_missing_after_one_re_ask(
 
     assert condition(status(cluster, "flaky"), "Synced")["reason"] == "NotFound"
     assert simulator.stats.batch_detail_calls - calls == 2
+
+
+async def test_a_status_changed_by_someone_else_is_restored_on_the_next_refresh(
+    simulator: Simulator, cluster: EmulatedCluster, operator: Operator
+) -> None:
+    # The writer skips the mapping when the same answer meets the same object;
+    # "the same object" includes its resourceVersion, so a foreign edit is seen.
+    job_id = simulator.add_job(status="INCRE_TRANSFER_STARTED")
+    add_drsjob(cluster, "edited", job_id)
+    feed(operator, cluster)
+    await cycle(operator)
+    cluster.patch_status("drsjobs", NS, "edited", {"taskStatus": "TAMPERED"})
+    feed(operator, cluster)  # the watch event of that edit
+    make_all_due(operator)
+
+    await cycle(operator)
+
+    assert status(cluster, "edited")["taskStatus"] == "INCRE_TRANSFER_STARTED"

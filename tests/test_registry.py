@@ -147,3 +147,20 @@ def test_oldest_due_age_is_the_refresh_lag(registry: Registry, clock: Clock) -> 
     registry.observe(event_type=None, body=body())
     clock.now += 7
     assert registry.oldest_due_age() == pytest.approx(7)
+
+
+def test_take_ahead_stops_once_enough_is_taken(registry: Registry, clock: Clock) -> None:
+    for i in range(5):
+        registry.observe(event_type=None, body=body(f"j{i}", uid=f"u{i}"))
+    for record in registry.take_due():
+        registry.reschedule(record, Pace.STEADY, 1)
+    taken: list[object] = []
+
+    def accept(record: object) -> bool:
+        taken.append(record)
+        return True
+
+    registry.take_ahead(horizon=lambda r: 5.0, accept=accept, enough=lambda: len(taken) >= 2)
+    assert len(taken) == 2
+    clock.now += 1
+    assert len(registry.take_due()) == 3  # the others kept their place

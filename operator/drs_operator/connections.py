@@ -296,6 +296,3 @@ class Connections:
         connections, self._connections = list(self._connections.values()), {}
         for connection in connections:
             await connection.aclose()
-
-    def stats(self) -> dict[str, Any]:
-        return {"connections": len(self._connections), "secrets_cached": len(self._secrets)}

@@ -86,13 +86,14 @@ async def run(settings: Settings, *, stop_flag: asyncio.Event | None = None) -> 
     kopf_settings = kopf.OperatorSettings()
     configure_kopf(kopf_settings)
     watching = settings.watching
+    namespaces: list[str] = []
+    if not watching.clusterwide:  # -n NS...; else the kubeconfig's (or pod's) namespace
+        namespaces = list(watching.namespaces) or [operator.kube.default_namespace]
     await kopf.operator(
         registry=registry,
         settings=kopf_settings,
         standalone=True,
         clusterwide=watching.clusterwide,
-        namespaces=list(watching.namespaces) or [operator.kube.default_namespace]
-        if not watching.clusterwide
-        else (),
+        namespaces=namespaces,
         stop_flag=stop_flag,
     )

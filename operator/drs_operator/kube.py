@@ -231,20 +231,6 @@ class KubeApi:
             "GET", f"/api/v1/namespaces/{_quote(namespace)}/secrets/{_quote(name)}", allow_404=True
         )
 
-    async def get_drsjob(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._request("GET", drsjob_path(namespace, name), allow_404=True)
-
-    async def list_drsjobs(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        params: dict[str, str] = {"limit": "500"}
-        while True:
-            page = await self._request("GET", drsjob_path(namespace), params=params) or {}
-            items.extend(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return items
-            params = {"limit": "500", "continue": token}
-
     async def patch_status(
         self, namespace: str, name: str, status_patch: Mapping[str, Any]
     ) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from drs_operator.cadence import Pace
@@ -66,7 +66,6 @@ class JobRecord:
     again: bool = False  # changed while in flight: refresh again right after
     connection_key: Any = None  # the connection it resolved to last time (for batching)
     applied: Any = None  # (observation hash, generation, resourceVersion) last mapped
-    first_seen: float = field(default_factory=time.monotonic)
 
     @property
     def key(self) -> Key:
@@ -116,9 +115,6 @@ class Registry:
 
     def __iter__(self) -> Iterator[JobRecord]:
         return iter(list(self._records.values()))
-
-    def get(self, key: Key) -> JobRecord | None:
-        return self._records.get(key)
 
     # -- fed by the watch -------------------------------------------------------------
 
