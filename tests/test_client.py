@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from drs_operator import __version__
 from drs_operator.drs import endpoints
 from drs_operator.drs.auth import TokenAuth
-from drs_operator.drs.client import BatchDetailResult, CallRecord, DrsClient
+from drs_operator.drs.client import BatchDetailResult, CallRecord, DrsClient, proxy_for
 from drs_operator.drs.errors import (
     DrsAuthError,
     DrsError,
@@ -79,10 +80,87 @@ async def test_request_shape_and_dedupe() -> None:
     assert request.headers["X-Auth-Token"] == TOKEN
     assert request.headers["X-Language"] == "zh-cn"
     assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Accept"] == "application/json"
+    assert request.headers["User-Agent"] == f"drs-operator/{__version__}"
+    assert request.headers["Host"] == httpx.URL(ENDPOINT).netloc.decode()
+    assert "Cookie" not in request.headers
     assert body_of(request) == {"jobs": [A, B], "page_req": {"cur_page": 1, "per_page": 50}}
     assert set(result.jobs) == {A, B}
     assert result.jobs[A].status == "INCRE_TRANSFER_STARTED"
     assert result.errors == {} and result.unanswered == () and result.calls == 1
+
+
+async def test_cookies_are_neither_kept_nor_sent() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200, headers={"Set-Cookie": "session=abc; Path=/"}, json={"results": [job(A)]}
+        )
+
+    async with make_client(handler) as client:
+        await client.batch_detail([A])
+        await client.batch_detail([A])
+    assert len(seen) == 2 and "Cookie" not in seen[1].headers
+
+
+PROXY_ENV = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "expected", "reason"),
+    [
+        ({}, "https://drs.example.com", None, "no proxy variables"),
+        ({"HTTPS_PROXY": "http://p:3128"}, "https://drs.example.com", "http://p:3128", "https"),
+        ({"HTTPS_PROXY": "http://p:3128"}, "http://drs.example.com", None, "scheme differs"),
+        ({"HTTP_PROXY": "http://p:80"}, "http://drs.example.com:8443", "http://p:80", "http"),
+        ({"ALL_PROXY": "http://all:1"}, "https://drs.example.com", "http://all:1", "fallback"),
+        (
+            {"HTTPS_PROXY": "http://p:3128", "ALL_PROXY": "http://all:1"},
+            "https://drs.example.com",
+            "http://p:3128",
+            "the scheme's own variable wins over ALL_PROXY",
+        ),
+        (
+            {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "example.com"},
+            "https://drs.example.com",
+            None,
+            "NO_PROXY covers subdomains",
+        ),
+        (
+            {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "other.com,.example.com"},
+            "https://drs.example.com",
+            None,
+            "NO_PROXY list with a leading dot",
+        ),
+        (
+            {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*"},
+            "https://drs.example.com",
+            None,
+            "NO_PROXY star",
+        ),
+        (
+            {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "example.org"},
+            "https://drs.example.com",
+            "http://p:3128",
+            "NO_PROXY for another domain",
+        ),
+    ],
+)
+def test_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    url: str,
+    expected: str | None,
+    reason: str,
+) -> None:
+    for name in PROXY_ENV:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert proxy_for(httpx.URL(url)) == expected, reason
 
 
 async def test_empty_id_list_makes_no_call() -> None:

@@ -312,3 +312,42 @@ async def test_tls_verification(tmp_path: Path) -> None:
         assert TOKEN not in str(info.value) and "batch-detail" not in str(info.value)
     finally:
         await simulator.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "trust_env", "through_proxy", "reason"),
+    [
+        ({"HTTP_PROXY": "{sim}"}, True, True, "HTTP_PROXY is used"),
+        ({"ALL_PROXY": "{sim}"}, True, True, "ALL_PROXY is used"),
+        ({"HTTP_PROXY": "{sim}", "NO_PROXY": ".example.invalid"}, True, False, "NO_PROXY"),
+        ({"HTTP_PROXY": "{sim}"}, False, False, "trust_env=False ignores the environment"),
+    ],
+)
+async def test_requests_go_through_the_proxy_the_environment_names(
+    sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    trust_env: bool,
+    through_proxy: bool,
+    reason: str,
+) -> None:
+    """The simulator doubles as a forward proxy: it answers the absolute-form request."""
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(sim=sim.url))
+    job = sim.add_job()
+    client = DrsClient(
+        endpoint="http://drs.example.invalid",
+        project_id=PROJECT,
+        auth=TokenAuth(TOKEN),
+        trust_env=trust_env,
+        timeout=5.0,
+    )
+    async with client:
+        if through_proxy:
+            assert job in (await client.batch_detail([job])).jobs, reason
+        else:
+            with pytest.raises(DrsTransportError, match=r"drs\.example\.invalid"):
+                await client.batch_detail([job])

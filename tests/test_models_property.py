@@ -1,15 +1,22 @@
-"""Property tests: the batch-detail parser returns a response or raises DrsParseError only."""
+"""Property tests: the batch-detail parser returns a response or raises DrsParseError only,
+and its clean path (pydantic-core straight from JSON) agrees with its lenient path."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drs_operator.drs.errors import DrsParseError
-from drs_operator.drs.models import BatchDetailResponse, parse_batch_detail, parse_error_body
+from drs_operator.drs.models import (
+    BatchDetailResponse,
+    parse_batch_detail,
+    parse_clean_answer,
+    parse_error_body,
+)
 from drs_operator.phases import ALL_STATUSES
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -148,3 +155,101 @@ def test_round_trip_of_well_formed_responses(items: list[dict[str, Any]], use_jo
     assert [(job.id, job.status) for job in response.results] == [
         (item["id"], item["status"]) for item in items
     ]
+
+
+typed_items = st.fixed_dictionaries(
+    {"id": job_ids},
+    optional={
+        "status": st.sampled_from(sorted(ALL_STATUSES)),
+        "name": st.text(max_size=30),
+        "description": st.text(max_size=30),
+        "node_num": st.integers(-5, 2**64) | st.integers(0, 64).map(str) | st.just(" 7 "),
+        "multi_write": st.booleans() | st.sampled_from(["true", "FALSE", "yes"]),
+        "create_time": st.integers(-5, 2**64).map(str)
+        | st.integers(-5, 4_000_000_000_000)
+        | st.floats(allow_nan=False)
+        | st.sampled_from(["", "0", "2024-01-02T03:04:05Z", "٣", " 12 ", "+5", "1e3"]),
+        "update_time": st.integers(1, 4_000_000_000_000).map(str),
+        "source_endpoint": st.fixed_dictionaries(
+            {},
+            optional={
+                "ip": st.text(max_size=15),
+                "db_port": st.integers(1, 65535) | st.integers(1, 65535).map(str),
+                "ssl_link": st.booleans(),
+                "db_password": st.text(max_size=8),
+            },
+        ),
+        "instInfo": st.fixed_dictionaries({}, optional={"volume_size": st.integers(0, 10**6)}),
+        "error_code": st.none() | st.text(max_size=10),
+        "error_msg": st.text(max_size=20),
+    },
+)
+clean_or_not = st.fixed_dictionaries(
+    {},
+    optional={
+        "results": st.lists(typed_items | hostile_items, max_size=6),
+        "jobs": st.lists(typed_items, max_size=3),
+        "count": hostile_values,
+        "error_code": st.none() | st.sampled_from(["", "DRS.M00289", "APIG.0308"]),
+    },
+)
+
+
+@PROPERTY
+@given(clean_or_not)
+def test_the_clean_path_agrees_with_the_lenient_path(body: dict[str, Any]) -> None:
+    try:
+        raw = json.dumps(body).encode()
+    except ValueError:
+        return
+    clean = parse_clean_answer(raw)
+    if clean is None:
+        return
+    lenient = parse_batch_detail(json.loads(raw))  # a decoded value: the lenient path only
+    assert lenient.dropped_items == 0 and clean.dropped_items == 0
+    assert clean.count == lenient.count
+    assert clean.results == lenient.results
+
+
+@PROPERTY
+@given(st.lists(typed_items, max_size=8, unique_by=lambda item: str(item["id"])), st.booleans())
+def test_well_typed_answers_take_the_clean_path(
+    items: list[dict[str, Any]], use_jobs: bool
+) -> None:
+    raw = json.dumps({"jobs" if use_jobs else "results": items, "count": "8"}).encode()
+    clean = parse_clean_answer(raw)
+    assert clean is not None
+    assert [job.id for job in clean.results] == [item["id"] for item in items]
+    assert clean == parse_batch_detail(raw)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"results": [{"id": "a", "name": 5}]}', "a number where text belongs"),
+        (b'{"results": [{"id": "a", "source_endpoint": "x"}]}', "an endpoint that is no object"),
+        (b'{"results": [{"id": ""}]}', "an item without a usable ID"),
+        (b'{"results": [7]}', "an item that is no object"),
+        (b'{"results": null}', "results is null"),
+        (b'{"count": 3}', "no list at all"),
+        (b'{"error_code": "APIG.0308", "results": []}', "an error code"),
+        (b'{"error": {"code": "X"}, "results": []}', "a nested error"),
+        (b'\xef\xbb\xbf{"results": []}', "a byte order mark"),
+        (b'{"results": [{"id": "\\ud800"}]}', "a lone surrogate"),
+        (b"[]", "not an object"),
+    ],
+)
+def test_answers_that_are_not_clean_take_the_lenient_path(body: bytes, reason: str) -> None:
+    assert parse_clean_answer(body) is None, reason
+
+
+def test_lenient_path_coerces_what_the_clean_path_refuses() -> None:
+    raw = (
+        b'{"results": [{"id": "a", "name": 5, "description": 2.5, "status": true,'
+        b' "source_endpoint": {"ip": 10, "db_port": "3306"}, "inst_info": "x"}]}'
+    )
+    job = parse_batch_detail(raw).results[0]
+    assert (job.name, job.description, job.status) == ("5", "2.5", None)
+    assert job.source_endpoint is not None
+    assert (job.source_endpoint.ip, job.source_endpoint.db_port) == ("10", 3306)
+    assert job.inst_info is None

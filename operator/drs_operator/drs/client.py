@@ -18,6 +18,10 @@ Contract of :meth:`DrsClient.batch_detail`:
   :func:`classify`), carrying the code, HTTP status and ``X-Request-Id``.
 - Bodies are streamed and refused past ``max_body_bytes``.
 - Transport failures become :class:`DrsTransportError` naming only the host.
+- Requests go straight to an ``httpx`` transport (connection pool, TLS, the
+  proxy the environment names), with the ``httpx.Auth`` flow driven here: no
+  cookie jar, no redirects (a 3xx is an unexpected answer), which costs about
+  a fifth less CPU per call than ``httpx.AsyncClient`` (``bench/client_cost.py``).
 - Logging (logger ``drs_operator.drs``, DEBUG): method, path, HTTP status,
   request ID, number of IDs and duration. Never headers or bodies.
 
@@ -32,12 +36,14 @@ import logging
 import math
 import ssl
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
 import httpx
 
+from drs_operator import __version__
 from drs_operator.drs import endpoints
 from drs_operator.drs.errors import (
     AUTH_CODES,
@@ -63,6 +69,7 @@ from drs_operator.drs.models import (
     PageReq,
     is_item_error,
     parse_batch_detail,
+    parse_clean_answer,
     parse_error_body,
 )
 from drs_operator.drs.text import printable
@@ -208,6 +215,10 @@ def classify(
     permission, 5xx server, other 4xx request; a 400 whose ``results`` items
     carry not-found codes is not-found with those IDs in ``missing``.
     """
+    if 200 <= status < 300:
+        clean = parse_clean_answer(body)
+        if clean is not None:
+            return clean
     request_id = _request_id(headers)
     payload = _decode_json(body)
     code, message = parse_error_body(payload) if payload is not None else (None, None)
@@ -277,6 +288,23 @@ def _transport_error(error: httpx.HTTPError, host: str) -> DrsError:
     return DrsTransportError(f"DRS request to {host} {what} ({type(error).__name__})")
 
 
+def proxy_for(url: httpx.URL) -> str | None:
+    """The proxy the environment names for ``url``, or None.
+
+    ``HTTPS_PROXY`` / ``HTTP_PROXY`` (by the URL's scheme), else ``ALL_PROXY``;
+    none when ``NO_PROXY`` covers the host (the standard library's reading of
+    these variables, lower case first).
+    """
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    host = f"{url.host}:{url.port}" if url.port is not None else url.host
+    if urllib.request.proxy_bypass(host):
+        return None
+    return proxy
+
+
 def tls_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
     """``verify`` for httpx: a ``str`` is PEM text (with ``-----BEGIN``) or a CA file path."""
     if isinstance(verify, str):
@@ -321,14 +349,23 @@ class DrsClient:
         self._per_page = per_page
         self._max_body = max_body_bytes
         self._on_call = on_call
-        self._http = httpx.AsyncClient(
-            auth=auth,
-            timeout=timeout,
-            verify=tls_verify(verify),
-            transport=transport,
-            follow_redirects=False,
-            trust_env=trust_env,  # HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE
-        )
+        self._auth = auth
+        self._request_url = httpx.URL(self._url)
+        self._headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "Content-Type": "application/json",
+            "User-Agent": f"drs-operator/{__version__}",
+            "X-Language": language,
+        }
+        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport(
+                verify=tls_verify(verify),
+                trust_env=trust_env,  # SSL_CERT_FILE / SSL_CERT_DIR
+                proxy=proxy_for(self._request_url) if trust_env else None,
+            )
+        self._transport = transport
 
     def __repr__(self) -> str:
         return f"DrsClient(endpoint={self._endpoint!r}, path={self._path!r})"
@@ -338,7 +375,7 @@ class DrsClient:
         return self._endpoint
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> DrsClient:
         return self
@@ -404,26 +441,57 @@ class DrsClient:
             jobs=ids, page_req=PageReq(cur_page=page, per_page=self._per_page)
         ).to_json()
         content = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        headers = {"Content-Type": "application/json", "X-Language": self._language}
         started = time.monotonic()
         status: int | None = None
         request_id: str | None = None
         try:
             try:
-                async with self._http.stream(
-                    "POST", self._url, content=content, headers=headers
-                ) as response:
+                response = await self._send(
+                    httpx.Request(
+                        "POST",
+                        self._request_url,
+                        content=content,
+                        headers=self._headers,
+                        extensions=self._extensions,
+                    )
+                )
+                try:
                     status = response.status_code
                     request_id = _request_id(response.headers)
                     raw = await self._read(response, request_id)
+                finally:
+                    await response.aclose()
             except httpx.HTTPError as error:
                 raise _transport_error(error, self._host) from None
-            answer = classify(response.status_code, raw, response.headers, asked=ids)
+            answer = classify(status, raw, response.headers, asked=ids)
         except DrsError as error:
             self._record(outcome_of(error), status, len(ids), started, request_id)
             raise
         self._record(OUTCOME_SUCCESS, status, len(ids), started, request_id)
         return answer, request_id
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """The final response to ``request``, the auth flow driven as httpx's client does.
+
+        A response the flow answers with another request (an auth retry) is
+        closed unread; the flow is closed in every case.
+        """
+        flow = self._auth.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await self._transport.handle_async_request(request)
+                response.request = request
+                try:
+                    request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+                except BaseException:
+                    await response.aclose()
+                    raise
+                await response.aclose()
+        finally:
+            await flow.aclose()
 
     async def _read(self, response: httpx.Response, request_id: str | None) -> bytes:
         limit = self._max_body
