@@ -1,8 +1,8 @@
-"""CPU per batch-detail call: our DrsClient against bare httpx and httpx's transport.
+"""CPU per batch-detail call: our DrsClient against bare httpx and aiohttp.
 
 Starts ``drs-operator simulate`` as its own process (so only the client's CPU
-is measured here), then times N back-to-back calls of 10 IDs each three ways
-and prints the process CPU (user + system) per call::
+is measured here), then times N back-to-back calls of 10 IDs each, several
+ways, and prints the process CPU (user + system) per call::
 
     .venv/bin/python bench/client_cost.py [--calls 300]
 
@@ -19,10 +19,12 @@ import subprocess
 import sys
 import time
 
+import aiohttp
 import httpx
 
 from drs_operator.drs.auth import TokenAuth
 from drs_operator.drs.client import DrsClient
+from drs_operator.drs.transport import AiohttpTransport
 
 TOKEN, PROJECT = "bench-token", "0c4b8a1f2e3d4c5b6a7980e1f2a3b4c5"
 
@@ -58,17 +60,27 @@ async def measure(url: str, calls: int) -> dict[str, float]:
             await http.post(url + path, content=body, headers=headers)
         figures["httpx.AsyncClient.post"] = (time.process_time() - started) / calls
 
-    transport = httpx.AsyncHTTPTransport()
     host = url.removeprefix("http://")
     direct = {**headers, "Host": host, "Content-Length": str(len(body))}
-    started = time.process_time()
-    for _ in range(calls):
-        request = httpx.Request("POST", url + path, content=body, headers=direct)
-        response = await transport.handle_async_request(request)
-        await response.aread()
-        await response.aclose()
-    figures["httpx.AsyncHTTPTransport alone"] = (time.process_time() - started) / calls
-    await transport.aclose()
+    for name, transport in (
+        ("httpx.AsyncHTTPTransport alone (httpcore)", httpx.AsyncHTTPTransport()),
+        ("AiohttpTransport alone (ours, the default)", AiohttpTransport()),
+    ):
+        started = time.process_time()
+        for _ in range(calls):
+            request = httpx.Request("POST", url + path, content=body, headers=direct)
+            response = await transport.handle_async_request(request)
+            await response.aread()
+            await response.aclose()
+        figures[name] = (time.process_time() - started) / calls
+        await transport.aclose()
+
+    async with aiohttp.ClientSession() as session:
+        started = time.process_time()
+        for _ in range(calls):
+            async with session.post(url + path, data=body, headers=headers) as answer:
+                await answer.read()
+        figures["aiohttp.ClientSession.post alone"] = (time.process_time() - started) / calls
     return figures
 
 

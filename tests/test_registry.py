@@ -70,6 +70,22 @@ def test_rescheduled_job_is_due_after_its_delay(registry: Registry, clock: Clock
     assert registry.take_due() == [record]
 
 
+def test_a_lead_takes_jobs_due_soon_together_and_never_later_ones(
+    registry: Registry, clock: Clock
+) -> None:
+    for name in ("a", "b", "c"):
+        registry.observe(event_type=None, body=body(name, uid=name))
+    records = registry.take_due()
+    for record, delay in zip(records, (10.0, 10.5, 11.5), strict=True):
+        registry.reschedule(record, Pace.STEADY, delay)
+    clock.now += 9.4
+    assert registry.take_due(lead=0.5) == [], "nothing is due within 0.5 s"
+    assert registry.take_due(lead=1.2) == records[:2], "due in 0.6 s and 1.1 s: together"
+    assert registry.take_due(lead=1.2) == [], "the third is 2.1 s away"
+    clock.now += 1.0
+    assert registry.take_due(lead=1.2) == records[2:]
+
+
 def test_status_only_change_does_not_reschedule(registry: Registry, clock: Clock) -> None:
     registry.observe(event_type=None, body=body())
     [record] = registry.take_due()

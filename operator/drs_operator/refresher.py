@@ -155,7 +155,7 @@ class Refresher:
 
     async def refresh_once(self) -> None:
         self.passes += 1
-        records = self._registry.take_due()
+        records = self._registry.take_due(lead=self._settings.cadence.lead)
         if not records:
             return
         targets: dict[Target, list[JobRecord]] = {}

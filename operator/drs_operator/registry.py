@@ -212,11 +212,11 @@ class Registry:
         if delay <= 0:
             self.wakeup.set()
 
-    def take_due(self, *, limit: int | None = None) -> list[JobRecord]:
-        """The jobs due now (marked in flight), oldest due first."""
-        now = self._clock()
+    def take_due(self, *, limit: int | None = None, lead: float = 0.0) -> list[JobRecord]:
+        """The jobs due now, or within ``lead`` seconds (marked in flight), soonest first."""
+        until = self._clock() + lead
         taken: list[JobRecord] = []
-        while self._heap and self._heap[0][0] <= now:
+        while self._heap and self._heap[0][0] <= until:
             if limit is not None and len(taken) >= limit:
                 break
             _, _, key, token = heapq.heappop(self._heap)

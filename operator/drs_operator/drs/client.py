@@ -18,10 +18,11 @@ Contract of :meth:`DrsClient.batch_detail`:
   :func:`classify`), carrying the code, HTTP status and ``X-Request-Id``.
 - Bodies are streamed and refused past ``max_body_bytes``.
 - Transport failures become :class:`DrsTransportError` naming only the host.
-- Requests go straight to an ``httpx`` transport (connection pool, TLS, the
-  proxy the environment names), with the ``httpx.Auth`` flow driven here: no
-  cookie jar, no redirects (a 3xx is an unexpected answer), which costs about
-  a fifth less CPU per call than ``httpx.AsyncClient`` (``bench/client_cost.py``).
+- Requests go straight to an ``httpx`` transport, by default
+  :class:`~drs_operator.drs.transport.AiohttpTransport` (connection pool, TLS,
+  the proxy the environment names), with the ``httpx.Auth`` flow driven here:
+  no cookie jar, no redirects (a 3xx is an unexpected answer). Both choices
+  are for CPU per call (``bench/client_cost.py``).
 - Logging (logger ``drs_operator.drs``, DEBUG): method, path, HTTP status,
   request ID, number of IDs and duration. Never headers or bodies.
 
@@ -73,6 +74,7 @@ from drs_operator.drs.models import (
     parse_error_body,
 )
 from drs_operator.drs.text import printable
+from drs_operator.drs.transport import AiohttpTransport
 
 __all__ = [
     "OUTCOMES",
@@ -360,7 +362,7 @@ class DrsClient:
         }
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         if transport is None:
-            transport = httpx.AsyncHTTPTransport(
+            transport = AiohttpTransport(
                 verify=tls_verify(verify),
                 trust_env=trust_env,  # SSL_CERT_FILE / SSL_CERT_DIR
                 proxy=proxy_for(self._request_url) if trust_env else None,
