@@ -498,6 +498,10 @@ def build_rows(ours: dict[int, Figures], naive: dict[int, Figures]) -> tuple[lis
     both = [n for n in sizes if n in naive]
     conv_limit = {1000: 20.0, 10000: 120.0}
 
+    def steady(get: Callable[[Figures], float]) -> Callable[[Figures, Figures], str]:
+        """Ours / naive of a steady-cycle figure; n/a when the peer never reached one."""
+        return lambda a, b: _ratio(get(a), get(b)) if b.converged == b.n else "n/a"
+
     def row(
         label: str,
         value: Callable[[Figures], str],
@@ -523,24 +527,25 @@ def build_rows(ours: dict[int, Figures], naive: dict[int, Figures]) -> tuple[lis
         row("calls during convergence / ceil(N/10)",
             lambda f: f"{f.conv_calls} / {math.ceil(f.n / BATCH_SIZE)}"),
         row("calls in one steady cycle (one cadence)", lambda f: _sat(f, str(f.cycle_calls)),
-            lambda a, b: _ratio(a.cycle_calls, b.cycle_calls)),
+            steady(lambda f: f.cycle_calls)),
         row("job-refreshes (IDs) in that cycle", lambda f: _sat(f, str(f.cycle_ids))),
-        row("calls / ideal ceil(IDs due / 10)", lambda f: _f(f.call_ratio, ".3f"),
+        row("calls / ideal ceil(IDs due / 10)", lambda f: _sat(f, _f(f.call_ratio, ".3f")),
             target="≤ 1.05", check=lambda f: f.call_ratio <= 1.05),
-        row("calls per job-refresh", lambda f: _f(f.calls_per_refresh, ".3f"),
-            lambda a, b: _ratio(a.calls_per_refresh, b.calls_per_refresh)),
-        row("IDs per call: mean / max", lambda f: f"{_f(f.ids_mean, '.2f')} / {f.ids_max}",
+        row("calls per job-refresh", lambda f: _sat(f, _f(f.calls_per_refresh, ".3f")),
+            steady(lambda f: f.calls_per_refresh)),
+        row("IDs per call: mean / max",
+            lambda f: _sat(f, f"{_f(f.ids_mean, '.2f')} / {f.ids_max}"),
             target="mean ≥ 9.5", check=lambda f: f.ids_mean >= 9.5),
         row("status writes in quiet window (one cadence)",
             lambda f: _sat(f, str(f.quiet_writes)),
-            lambda a, b: _ratio(a.quiet_writes, b.quiet_writes) if b.converged == b.n else "n/a",
+            steady(lambda f: f.quiet_writes),
             target="0", check=lambda f: f.quiet_writes == 0),
         row("status writes for K cloud changes",
             lambda f: f"{f.change_writes} for K={f.changes}" if f.changes else "n/a",
             target="exactly K",
             check=lambda f: f.change_writes == f.changes and f.change_writes_other == 0),
-        row("writes per job-refresh (steady)", lambda f: _f(f.writes_per_refresh, ".4f"),
-            lambda a, b: _ratio(a.writes_per_refresh, b.writes_per_refresh)),
+        row("writes per job-refresh (steady)", lambda f: _sat(f, _f(f.writes_per_refresh, ".4f")),
+            steady(lambda f: f.writes_per_refresh)),
         row(f"propagation p50 / p99 (s), cadence {CADENCE_STEADY:g}s",
             lambda f: f"{_f(percentile(f.latencies, 50))} / {_f(percentile(f.latencies, 99))}"
             if f.latencies else "n/a",
@@ -548,8 +553,7 @@ def build_rows(ours: dict[int, Figures], naive: dict[int, Figures]) -> tuple[lis
             check=lambda f: percentile(f.latencies, 99) <= CADENCE_STEADY + 2),
         row("CPU s per 1,000 job-refreshes (quiet window)",
             lambda f: _f(f.cpu_per_1000, ".3f") if f.converged == f.n else "n/a (saturated)",
-            lambda a, b: _ratio(a.cpu_per_1000, b.cpu_per_1000) if b.converged == b.n
-            else "n/a",
+            steady(lambda f: f.cpu_per_1000),
             target="≤ 1/10 of naive"),
         row("CPU s per 1,000 job-refreshes (quiet + changes)",
             lambda f: _f(f.cpu_per_1000_steady, ".3f") if f.changes else "n/a"),

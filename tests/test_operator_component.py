@@ -252,3 +252,26 @@ async def test_a_status_changed_by_someone_else_is_restored_on_the_next_refresh(
     await cycle(operator)
 
     assert status(cluster, "edited")["taskStatus"] == "INCRE_TRANSFER_STARTED"
+
+
+async def test_a_proxy_the_transport_cannot_use_is_reported_on_the_job(
+    simulator: Simulator,
+    cluster: EmulatedCluster,
+    operator: Operator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "socks5://user:proxy-password@proxy:1080")
+    add_drsjob(cluster, "proxied", simulator.add_job(status="INCRE_TRANSFER_STARTED"))
+    feed(operator, cluster)
+
+    await cycle(operator)
+
+    synced = condition(status(cluster, "proxied"), "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "Unreachable")
+    assert "unsupported proxy scheme 'socks5'" in synced["message"]
+    assert "proxy-password" not in synced["message"]
+    assert simulator.stats.batch_detail_calls == 0
+    assert [record.in_flight for record in operator.registry] == [False]

@@ -32,6 +32,7 @@ import httpx
 from drs_operator.drs import endpoints
 from drs_operator.drs.auth import build_auth
 from drs_operator.drs.client import CallRecord, DrsClient
+from drs_operator.drs.errors import DrsTransportError
 from drs_operator.kube import KubeApi, KubeError
 from drs_operator.metrics import Metrics
 from drs_operator.registry import JobRecord
@@ -249,16 +250,21 @@ class Connections:
             )
         except ValueError as exc:
             raise CredentialsError(str(exc), reason="CredentialsInvalid") from None
-        client = DrsClient(
-            endpoint=key.endpoint,
-            project_id=key.project_id,
-            auth=auth,
-            timeout=http.request_timeout,
-            verify=verify,
-            language=http.language,
-            max_body_bytes=http.max_body_bytes,
-            on_call=self._record_call,
-        )
+        try:
+            client = DrsClient(
+                endpoint=key.endpoint,
+                project_id=key.project_id,
+                auth=auth,
+                timeout=http.request_timeout,
+                verify=verify,
+                language=http.language,
+                max_body_bytes=http.max_body_bytes,
+                on_call=self._record_call,
+            )
+        except ValueError as exc:  # e.g. a proxy scheme the transport cannot use
+            raise CredentialsError(
+                f"DRS endpoint cannot be used: {exc}", reason=DrsTransportError.reason
+            ) from None
         pacer = Pacer(
             rate=self._settings.batching.rate_limit,
             burst=self._settings.batching.rate_burst,
