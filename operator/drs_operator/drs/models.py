@@ -177,7 +177,7 @@ def _lenient_time(value: Any) -> datetime | None:
 
 # Text is strict in the models (a string or None): the lenient path coerces it
 # first (_normalized), the clean path needs no Python call for it.
-LenientStr = Annotated[str | None, Strict()]
+Text = Annotated[str | None, Strict()]
 LenientInt = Annotated[int | None, BeforeValidator(_lenient_int)]
 LenientBool = Annotated[bool | None, BeforeValidator(_lenient_bool)]
 LenientTime = Annotated[datetime | None, BeforeValidator(_lenient_time)]
@@ -234,22 +234,22 @@ class EndPoint(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    db_type: LenientStr = None
-    ip: LenientStr = None
+    db_type: Text = None
+    ip: Text = None
     db_port: LenientInt = None
-    db_user: LenientStr = None
-    inst_id: LenientStr = None
-    inst_name: LenientStr = None
-    region: LenientStr = None
-    project_id: LenientStr = None
-    az_code: LenientStr = None
-    vpc_id: LenientStr = None
-    subnet_id: LenientStr = None
-    security_group_id: LenientStr = None
+    db_user: Text = None
+    inst_id: Text = None
+    inst_name: Text = None
+    region: Text = None
+    project_id: Text = None
+    az_code: Text = None
+    vpc_id: Text = None
+    subnet_id: Text = None
+    security_group_id: Text = None
     ssl_link: LenientBool = None
-    db_name: LenientStr = None
-    topic: LenientStr = None
-    mongo_ha_mode: LenientStr = None
+    db_name: Text = None
+    topic: Text = None
+    mongo_ha_mode: Text = None
 
 
 class InstInfo(BaseModel):
@@ -257,14 +257,14 @@ class InstInfo(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    inst_type: LenientStr = None
-    engine_type: LenientStr = None
+    inst_type: Text = None
+    engine_type: Text = None
     volume_size: LenientInt = None
-    ip: LenientStr = None
-    public_ip: LenientStr = None
-    ipv6: LenientStr = None
-    status: LenientStr = None
-    start_time: LenientStr = None
+    ip: Text = None
+    public_ip: Text = None
+    ipv6: Text = None
+    status: Text = None
+    start_time: Text = None
 
 
 OptionalEndPoint = EndPoint | None
@@ -277,32 +277,32 @@ class JobDetail(BaseModel):
     model_config = _MODEL_CONFIG
 
     id: str
-    status: LenientStr = None
-    name: LenientStr = None
-    parent_id: LenientStr = None
-    description: LenientStr = None
+    status: Text = None
+    name: Text = None
+    parent_id: Text = None
+    description: Text = None
     create_time: LenientTime = None
-    task_type: LenientStr = None
+    task_type: Text = None
     source_endpoint: OptionalEndPoint = None
     dmq_endpoint: OptionalEndPoint = None
     source_sharding: OptionalEndPoint = None
     target_endpoint: OptionalEndPoint = None
-    net_type: LenientStr = None
-    failed_reason: LenientStr = None
+    net_type: Text = None
+    failed_reason: Text = None
     inst_info: OptionalInstInfo = Field(
         default=None, validation_alias=AliasChoices("inst_info", "instInfo")
     )
     actual_start_time: LenientTime = None
     full_transfer_complete_time: LenientTime = None
     update_time: LenientTime = None
-    job_direction: LenientStr = None
-    db_use_type: LenientStr = None
-    schema_type: LenientStr = None
+    job_direction: Text = None
+    db_use_type: Text = None
+    schema_type: Text = None
     node_num: LenientInt = None
     multi_write: LenientBool = None
-    master_job_id: LenientStr = None
-    error_code: LenientStr = None
-    error_message: LenientStr = Field(
+    master_job_id: Text = None
+    error_code: Text = None
+    error_message: Text = Field(
         default=None, validation_alias=AliasChoices("error_message", "error_msg")
     )
 
