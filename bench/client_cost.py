@@ -4,9 +4,12 @@ Starts ``drs-operator simulate`` as its own process (so only the client's CPU
 is measured here), then times N back-to-back calls of 10 IDs each, several
 ways, and prints the process CPU (user + system) per call::
 
-    .venv/bin/python bench/client_cost.py [--calls 300]
+    .venv/bin/python bench/client_cost.py [--calls 300] [--gaps 0.01,0.05,0.2]
 
 It shows where the operator's per-call cost goes (issue 5's profile notes).
+The last lines time DrsClient calls with an idle gap between them: a call
+after the process slept costs several times a back-to-back one (cold caches),
+which is why the refresher gathers the jobs due within a second into one pass.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def measure(url: str, calls: int) -> dict[str, float]:
+async def measure(url: str, calls: int, gaps: list[float]) -> dict[str, float]:
     async with httpx.AsyncClient() as admin:
         await admin.post(f"{url}/_sim/tokens", json={"token": TOKEN, "project_id": PROJECT})
         ids = (await admin.post(f"{url}/_sim/jobs", json={"count": 10})).json()["ids"]
@@ -52,6 +55,15 @@ async def measure(url: str, calls: int) -> dict[str, float]:
         figures["DrsClient.batch_detail (send, read, classify, parse)"] = (
             time.process_time() - started
         ) / calls
+        for gap in gaps:
+            spaced = max(20, min(calls, int(20 / gap)))  # about 20 s at most
+            started = time.process_time()
+            for _ in range(spaced):
+                await client.batch_detail(ids)
+                await asyncio.sleep(gap)
+            figures[f"DrsClient.batch_detail, {gap:g} s idle between calls"] = (
+                time.process_time() - started
+            ) / spaced
 
     async with httpx.AsyncClient() as http:
         await http.post(url + path, content=body, headers=headers)
@@ -87,6 +99,9 @@ async def measure(url: str, calls: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument(
+        "--gaps", default="0.01,0.05,0.2", help="idle seconds between spaced calls, or ''"
+    )
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen(
@@ -103,7 +118,8 @@ def main() -> int:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        figures = asyncio.run(measure(url, args.calls))
+        gaps = [float(gap) for gap in args.gaps.split(",") if gap.strip()]
+        figures = asyncio.run(measure(url, args.calls, gaps))
     finally:
         server.terminate()
         server.wait(10)
