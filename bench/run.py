@@ -328,6 +328,27 @@ def steady_window(stage: Stage, figures: Figures, start: float, end: float, cpu:
     figures.ids_max = max(sizes, default=0)
 
 
+async def quiet_window(
+    stage: Stage, figures: Figures, *, settle: float
+) -> tuple[float, float, float]:
+    """One steady cadence with no cloud change, ``settle`` s from now: calls, IDs, writes
+    and CPU into ``figures``; returns start, end and the CPU reading at the start."""
+    assert stage.probe is not None
+    start = time.time() + settle
+    await sleep_until(start)
+    cpu_start = stage.probe.cpu()
+    end = start + CADENCE_STEADY
+    await sleep_until(end)
+    figures.quiet_cpu = stage.probe.cpu() - cpu_start
+    calls = stage.batch_calls(start, end)
+    figures.cycle_calls = len(calls)
+    figures.cycle_ids = sum(len(c) for c in calls)
+    figures.cycle_window_s = end - start
+    figures.quiet_writes = len(stage.cluster.writes_between(start, end, status_only=False))
+    figures.quiet_window_s = end - start
+    return start, end, cpu_start
+
+
 async def run_ours(n: int, changes: int, workdir: Path, say: Callable[[str], None]) -> Figures:
     figures = Figures("ours", n)
     async with Stage(n, workdir, seed=n) as stage:
@@ -353,18 +374,7 @@ async def run_ours(n: int, changes: int, workdir: Path, say: Callable[[str], Non
             f"({figures.converged}/{n}); quiet window of {CADENCE_STEADY:g}s")  # fmt: skip
 
         # The quiet window: one steady cadence, all jobs steady, no cloud change.
-        ta = time.time() + 2.0
-        await sleep_until(ta)
-        cpu_a = stage.probe.cpu()
-        tb = ta + CADENCE_STEADY
-        await sleep_until(tb)
-        figures.quiet_cpu = stage.probe.cpu() - cpu_a
-        calls = stage.batch_calls(ta, tb)
-        figures.cycle_calls = len(calls)
-        figures.cycle_ids = sum(len(c) for c in calls)
-        figures.cycle_window_s = tb - ta
-        figures.quiet_writes = len(stage.cluster.writes_between(ta, tb, status_only=False))
-        figures.quiet_window_s = tb - ta
+        ta, tb, cpu_a = await quiet_window(stage, figures, settle=2.0)
 
         # K changes spread over one cadence, then wait out one (jittered) cadence.
         say(f"  ours N={n}: {changes} cloud-side changes over {CADENCE_STEADY:g}s")
@@ -436,20 +446,8 @@ async def run_naive(n: int, workdir: Path, say: Callable[[str], None]) -> Figure
         await converge(stage, figures, timeout)
         say(f"  naive N={n}: {figures.converged}/{n} with a status after "
             f"{figures.bench_wall:.1f}s; one {CADENCE_STEADY:g}s tick window")  # fmt: skip
-        ta = time.time() + 1.0
-        await sleep_until(ta)
-        cpu_a = stage.probe.cpu()
-        tb = ta + CADENCE_STEADY
-        await sleep_until(tb)
-        cpu_b = stage.probe.cpu()
-        figures.quiet_cpu = cpu_b - cpu_a
-        calls = stage.batch_calls(ta, tb)
-        figures.cycle_calls = len(calls)
-        figures.cycle_ids = sum(len(c) for c in calls)
-        figures.cycle_window_s = tb - ta
-        figures.quiet_writes = len(stage.cluster.writes_between(ta, tb, status_only=False))
-        figures.quiet_window_s = tb - ta
-        steady_window(stage, figures, ta, tb, cpu_b - cpu_a)
+        ta, tb, _ = await quiet_window(stage, figures, settle=1.0)
+        steady_window(stage, figures, ta, tb, figures.quiet_cpu)
         figures.peak_rss_mb = stage.probe.peak_rss_mb()
         figures.end_rss_mb = stage.probe.rss_mb()
         figures.exit_code = await stage.stop_process()

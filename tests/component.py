@@ -85,6 +85,17 @@ def add_drsjob(cluster: EmulatedCluster, name: str, job_id: str, **spec: Any) ->
     )
 
 
+def add_steady_drsjobs(
+    sim: Simulator, op: Operator, cluster: EmulatedCluster, count: int
+) -> list[str]:
+    """``count`` steady tasks, each with a DrsJob ``job-<i>`` fed to the operator."""
+    ids = [sim.add_job(status="INCRE_TRANSFER_STARTED") for _ in range(count)]
+    for i, job_id in enumerate(ids):
+        add_drsjob(cluster, f"job-{i}", job_id)
+    feed(op, cluster)
+    return ids
+
+
 def feed(op: Operator, cluster: EmulatedCluster) -> None:
     """What kopf's watch does: one event per DrsJob."""
     for obj in cluster.list("drsjobs", NS):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import Any
 
 import pytest
@@ -18,7 +19,15 @@ import pytest
 from drs_operator.app import Operator
 from drs_operator.emulator import EmulatedCluster
 from drs_operator.simulator import SECRET_MARKER, Simulator
-from tests.component import NS, TOKEN, add_drsjob, cycle, feed, make_all_due
+from tests.component import (
+    NS,
+    TOKEN,
+    add_drsjob,
+    add_steady_drsjobs,
+    cycle,
+    feed,
+    make_all_due,
+)
 
 
 def status(cluster: EmulatedCluster, name: str) -> dict[str, Any]:
@@ -34,10 +43,7 @@ def condition(st: dict[str, Any], kind: str) -> dict[str, Any]:
 async def test_statuses_appear_in_ceil_n_over_batch_size_calls(
     simulator: Simulator, cluster: EmulatedCluster, operator: Operator
 ) -> None:
-    ids = [simulator.add_job(status="INCRE_TRANSFER_STARTED") for _ in range(23)]
-    for i, job_id in enumerate(ids):
-        add_drsjob(cluster, f"job-{i}", job_id)
-    feed(operator, cluster)
+    add_steady_drsjobs(simulator, operator, cluster, 23)
 
     await cycle(operator)
 
@@ -57,10 +63,7 @@ async def test_statuses_appear_in_ceil_n_over_batch_size_calls(
 async def test_a_quiet_refresh_writes_nothing(
     simulator: Simulator, cluster: EmulatedCluster, operator: Operator
 ) -> None:
-    ids = [simulator.add_job(status="INCRE_TRANSFER_STARTED") for _ in range(5)]
-    for i, job_id in enumerate(ids):
-        add_drsjob(cluster, f"job-{i}", job_id)
-    feed(operator, cluster)
+    add_steady_drsjobs(simulator, operator, cluster, 5)
     await cycle(operator)
     writes = cluster.status_patch_count(namespace=NS)
 
@@ -69,6 +72,25 @@ async def test_a_quiet_refresh_writes_nothing(
 
     assert simulator.stats.batch_detail_calls == 2
     assert cluster.status_patch_count(namespace=NS) == writes
+
+
+async def test_jobs_due_within_the_lead_are_refreshed_in_the_same_pass(
+    simulator: Simulator, cluster: EmulatedCluster, operator: Operator
+) -> None:
+    add_steady_drsjobs(simulator, operator, cluster, 25)
+    await cycle(operator)
+    calls = simulator.stats.batch_detail_calls
+    assert operator.settings.cadence.lead == 1.0
+    records = sorted(operator.registry, key=lambda record: record.key)
+    for i, record in enumerate(records):  # 10 due now, 10 in 0.6 s, 5 in 5 s
+        operator.registry.schedule(record, record.pace, 0.0 if i < 10 else 0.6 if i < 20 else 5)
+
+    await cycle(operator)
+
+    assert simulator.stats.batch_detail_calls - calls == 2, "now and within the lead: one pass"
+    assert simulator.stats.ids_per_call[-2:] == [10, 10]
+    refreshed = {record.key for record in records if record.due > time.monotonic() + 30}
+    assert refreshed == {record.key for record in records[:20]}, "the five due in 5 s wait"
 
 
 async def test_a_cloud_side_change_is_written_once_with_an_event(

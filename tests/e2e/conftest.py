@@ -33,7 +33,7 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -479,11 +479,16 @@ def operator_env(kubeconfig: Path, extra: Mapping[str, str] | None = None) -> di
 async def operator_process(cluster: Cluster, tmp_path: Path) -> AsyncIterator[OperatorFactory]:
     started: list[OperatorProcess] = []
 
-    async def start(*extra_args: str, env: Mapping[str, str] | None = None) -> OperatorProcess:
+    async def start(
+        *extra_args: str,
+        env: Mapping[str, str] | None = None,
+        scope: Sequence[str] | None = None,
+    ) -> OperatorProcess:
+        """Start ``drs-operator run``; ``scope`` defaults to ``-n <namespace>`` (``("-A",)``)."""
         metrics_port, health_port = free_port(), free_port()
         args = [
             sys.executable, "-m", "drs_operator", "run",
-            "-n", cluster.namespace,
+            *(scope if scope is not None else ("-n", cluster.namespace)),
             "--metrics-port", str(metrics_port),
             "--health-port", str(health_port),
             *FAST_ARGS,

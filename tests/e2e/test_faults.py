@@ -45,7 +45,7 @@ from drs_operator.simulator import Simulator
 from tests.tls import self_signed_cert
 
 from .conftest import REPO, Cluster, OperatorFactory, OperatorProcess, eventually
-from .test_secret_hygiene import SENTINELS, assert_no_sentinels
+from .test_secret_hygiene import SENTINELS, accept_sentinels, assert_no_sentinels
 
 pytestmark = pytest.mark.e2e
 
@@ -150,18 +150,7 @@ async def build_env(
     tls_sim = Simulator(seed=3)
     await tls_sim.start(ssl_context=context)
     sim = simulator
-    sim.add_token(SENTINELS["token"], project_id=None)
-    sim.add_user(
-        name=SENTINELS["username"],
-        password=SENTINELS["password"],
-        domain=SENTINELS["domain"],
-        project_id=PROJECT,
-    )
-    sim.add_access_key(
-        access_key=SENTINELS["access_key"],
-        secret_key=SENTINELS["secret_key"],
-        security_token=SENTINELS["security_token"],
-    )
+    accept_sentinels(sim)
     tls_sim.add_token(SENTINELS["tls_token"], project_id=None)
     env = Env(
         cluster=cluster,

@@ -15,14 +15,11 @@ Figures the closing note of issue 3 quotes are printed (run with ``pytest -s``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import os
-import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -31,12 +28,9 @@ import pytest
 from drs_operator.simulator import SECRET_MARKER
 
 from .conftest import (
-    FAST_ARGS,
     Cluster,
-    OperatorProcess,
+    OperatorFactory,
     eventually,
-    free_port,
-    operator_env,
 )
 
 pytestmark = pytest.mark.e2e
@@ -162,40 +156,6 @@ def metric_value(text: str, name: str, labels: str = "") -> float:
             found = True
     assert found, f"no sample of {name}{{{labels}}}"
     return total
-
-
-@contextlib.asynccontextmanager
-async def clusterwide_operator(cluster: Cluster, tmp_path: Path) -> AsyncIterator[OperatorProcess]:
-    """``drs-operator run -A``: the ``operator_process`` fixture always passes ``-n``."""
-    metrics_port, health_port = free_port(), free_port()
-    args = [
-        sys.executable, "-m", "drs_operator", "run", "-A",
-        "--metrics-port", str(metrics_port),
-        "--health-port", str(health_port),
-        *FAST_ARGS,
-    ]  # fmt: skip
-    log_path = tmp_path / "operator-clusterwide.log"
-    log_file = log_path.open("wb")
-    process = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=asyncio.subprocess.STDOUT,
-        env=operator_env(cluster.kubeconfig),
-        cwd=str(tmp_path),
-    )
-    proc = OperatorProcess(
-        process=process,
-        args=args,
-        log_path=log_path,
-        metrics_port=metrics_port,
-        health_port=health_port,
-        _log_file=log_file,
-    )
-    try:
-        yield proc
-    finally:
-        await proc.stop()
 
 
 # -- 1. statuses in every auth mode ----------------------------------------------------------------
@@ -558,20 +518,19 @@ async def test_deleting_a_drsjob_is_immediate_and_nothing_is_written_to_it(
 
 
 async def test_all_namespaces_mode_refreshes_and_serves_metrics(
-    cluster: Cluster, simulator: Any, tmp_path: Path
+    cluster: Cluster, simulator: Any, operator_process: OperatorFactory
 ) -> None:
     job_id = simulator.add_job(status="INCRE_TRANSFER_STARTED")
     await cluster.create_secret(CREDENTIALS, secret_data(simulator, "token"))
     await cluster.create_drsjob("everywhere", {"jobId": job_id})
-    async with clusterwide_operator(cluster, tmp_path) as proc:
-        await wait_synced(
-            cluster, ["everywhere"], task_status={"everywhere": "INCRE_TRANSFER_STARTED"}
-        )
-        text = await scrape(proc.metrics_url)
-        assert metric_value(text, "drs_operator_batch_detail_calls_total") >= 1
-        assert metric_value(text, "drs_operator_drsjobs", 'phase="Running"') >= 1
-        async with httpx.AsyncClient(timeout=5) as http:
-            assert (await http.get(f"{proc.health_url}/healthz")).status_code == 200
-            assert (await http.get(f"{proc.health_url}/readyz")).status_code == 200
-        assert await cluster.non_status_writes() == []
-        assert proc.returncode is None
+    proc = await operator_process(scope=("-A",))
+    assert "-A" in proc.args and "-n" not in proc.args
+    await wait_synced(cluster, ["everywhere"], task_status={"everywhere": "INCRE_TRANSFER_STARTED"})
+    text = await scrape(proc.metrics_url)
+    assert metric_value(text, "drs_operator_batch_detail_calls_total") >= 1
+    assert metric_value(text, "drs_operator_drsjobs", 'phase="Running"') >= 1
+    async with httpx.AsyncClient(timeout=5) as http:
+        assert (await http.get(f"{proc.health_url}/healthz")).status_code == 200
+        assert (await http.get(f"{proc.health_url}/readyz")).status_code == 200
+    assert await cluster.non_status_writes() == []
+    assert proc.returncode is None

@@ -58,6 +58,24 @@ SENTINELS: dict[str, str] = {
     "secret_key": "SNTLsk-6e8a0c2e4b6d8f0a",
     "security_token": "SNTLst-1a3c5e7b9d0f2b4d",
 }
+
+
+def accept_sentinels(sim: Simulator, *, security_token: bool = True) -> None:
+    """Make ``sim`` accept the sentinel token, IAM user and access key (any project)."""
+    sim.add_token(SENTINELS["token"], project_id=None)
+    sim.add_user(
+        name=SENTINELS["username"],
+        password=SENTINELS["password"],
+        domain=SENTINELS["domain"],
+        project_id=PROJECT,
+    )
+    sim.add_access_key(
+        access_key=SENTINELS["access_key"],
+        secret_key=SENTINELS["secret_key"],
+        security_token=SENTINELS["security_token"] if security_token else None,
+    )
+
+
 #: Identity, not secret: may be named (e.g. "user X was refused"); still checked in metrics.
 IDENTITY_KEYS = frozenset({"username", "domain", "access_key"})
 SECRET_FIELDS = frozenset(
@@ -133,18 +151,7 @@ async def assert_no_sentinels(
 @pytest.fixture
 async def sim() -> Any:
     simulator = Simulator(seed=11)
-    simulator.add_token(SENTINELS["token"], project_id=None)
-    simulator.add_user(
-        name=SENTINELS["username"],
-        password=SENTINELS["password"],
-        domain=SENTINELS["domain"],
-        project_id=PROJECT,
-    )
-    simulator.add_access_key(
-        access_key=SENTINELS["access_key"],
-        secret_key=SENTINELS["secret_key"],
-        security_token=SENTINELS["security_token"],
-    )
+    accept_sentinels(simulator)
     await simulator.start()
     yield simulator
     await simulator.stop()
@@ -251,14 +258,7 @@ async def test_operator_run_leaks_nothing_on_auth_errors_and_rotation(
     cluster: Cluster, simulator: Simulator, operator_process: OperatorFactory, tmp_path: Path
 ) -> None:
     sim = simulator
-    sim.add_token(SENTINELS["token"], project_id=None)
-    sim.add_user(
-        name=SENTINELS["username"],
-        password=SENTINELS["password"],
-        domain=SENTINELS["domain"],
-        project_id=PROJECT,
-    )
-    sim.add_access_key(access_key=SENTINELS["access_key"], secret_key=SENTINELS["secret_key"])
+    accept_sentinels(sim, security_token=False)
     modes = {"tok": "token", "pwd": "password", "ak": "aksk"}
     ids = {}
     for name, mode in modes.items():

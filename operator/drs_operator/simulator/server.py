@@ -37,6 +37,7 @@ from drs_operator.simulator.jobs import (
 from drs_operator.simulator.scenario import (
     LIST_KEYS,
     MIXED_MISSING_MODES,
+    JobSpec,
     Scenario,
     ScenarioError,
 )
@@ -265,7 +266,12 @@ class Simulator:
                 secret_key=access.secret_key,
                 security_token=access.security_token,
             )
-        for spec in scenario.jobs:
+        self._add_job_specs(scenario.jobs)
+        for job_id in scenario.deleted_jobs:
+            self._store.mark_deleted(job_id)
+
+    def _add_job_specs(self, specs: Sequence[JobSpec]) -> list[str]:
+        return [
             self.add_job(
                 dict(spec.fields),
                 job_id=spec.id,
@@ -273,8 +279,8 @@ class Simulator:
                 progression=spec.progression,
                 project_id=spec.project_id,
             )
-        for job_id in scenario.deleted_jobs:
-            self._store.mark_deleted(job_id)
+            for spec in specs
+        ]
 
     def add_token(self, token: str, *, project_id: str | None = None) -> None:
         """Accept a static token (never expires) for ``project_id`` (None: any project)."""
@@ -807,17 +813,7 @@ class Simulator:
             specs = [data]
         try:
             scenario = Scenario.from_dict({"jobs": specs}, source="POST /_sim/jobs")
-            ids = []
-            for spec in scenario.jobs:
-                ids.append(
-                    self.add_job(
-                        dict(spec.fields),
-                        job_id=spec.id,
-                        status=spec.status,
-                        progression=spec.progression,
-                        project_id=spec.project_id,
-                    )
-                )
+            ids = self._add_job_specs(scenario.jobs)
         except (ScenarioError, ValueError) as exc:
             return self._admin_error(400, str(exc))
         return web.json_response({"ids": ids}, status=201)
