@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from drs_operator.emulator import EmulatedCluster, RecordedRequest
+from drs_operator.sandbox.emulator import EmulatedCluster, RecordedRequest
 
 STATUS_WRITE_METHODS = frozenset({"PATCH", "PUT"})
 

@@ -51,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from drs_operator.simulator import Simulator  # noqa: E402
+from drs_operator.sandbox.simulator import Simulator  # noqa: E402
 from harness import (  # noqa: E402
     ProcessProbe,
     TimedCluster,

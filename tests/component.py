@@ -14,11 +14,16 @@ from typing import Any
 
 import pytest
 
-from drs_operator.app import Operator
-from drs_operator.emulator import EmulatedCluster
-from drs_operator.kube import KubeApi
-from drs_operator.settings import BatchingSettings, CadenceSettings, ServingSettings, Settings
-from drs_operator.simulator import Simulator
+from drs_operator.engine.app import Operator
+from drs_operator.engine.kube import KubeApi
+from drs_operator.engine.settings import (
+    BatchingSettings,
+    CadenceSettings,
+    ServingSettings,
+    Settings,
+)
+from drs_operator.sandbox.emulator import EmulatedCluster
+from drs_operator.sandbox.simulator import Simulator
 
 NS = "team-a"
 PROJECT = "054ba152d480d55b2f5dc0069e7ddef0"

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from drs_operator.domain.spec import Credentials
 from drs_operator.drs import signing
 from drs_operator.drs.auth import AkSkAuth, IamPasswordAuth, TokenAuth, build_auth
 from drs_operator.drs.client import DrsClient
@@ -19,7 +20,6 @@ from drs_operator.drs.errors import (
     DrsThrottledError,
     DrsTransportError,
 )
-from drs_operator.specs import Credentials
 
 PROJECT = "054ba152d480d55b2f5dc0069e7ddef0"
 IAM = "https://iam.example.test"

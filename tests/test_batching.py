@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drs_operator.batching import Batch, halves, plan_batches
+from drs_operator.domain.batching import Batch, halves, plan_batches
 
 
 @pytest.mark.parametrize(

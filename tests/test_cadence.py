@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from drs_operator.cadence import Pace, base_interval, next_interval
-from drs_operator.settings import CadenceSettings
+from drs_operator.domain.cadence import Pace, base_interval, next_interval
+from drs_operator.engine.settings import CadenceSettings
 
 SETTINGS = CadenceSettings(in_progress=15, steady=60, failed=300, error=30, jitter=0.1, minimum=5)
 

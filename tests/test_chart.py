@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from drs_operator import settings
+from drs_operator.engine import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART_DIR = ROOT / "charts" / "drs-operator"

@@ -22,7 +22,7 @@ from drs_operator.drs.errors import (
     DrsThrottledError,
     DrsTransportError,
 )
-from drs_operator.simulator import SECRET_MARKER, Simulator
+from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
 from tests.tls import self_signed_cert
 
 PROJECT = "0123456789abcdef0123456789abcdef"

@@ -31,8 +31,8 @@ import yaml
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
-from drs_operator.crd import crd_text, load_crd, printer_columns
-from drs_operator.printing import Column, find
+from drs_operator.domain.crd import crd_text, load_crd, printer_columns
+from drs_operator.domain.printing import Column, find
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_PATH = ROOT / "crds" / "drsjobs.yaml"

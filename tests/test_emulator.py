@@ -1,4 +1,4 @@
-"""Unit tests of the embedded Kubernetes API emulator (drs_operator.emulator)."""
+"""Unit tests of the embedded Kubernetes API emulator (drs_operator.sandbox.emulator)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from drs_operator.emulator import KMOCK_LOG_LIMIT, EmulatedCluster
+from drs_operator.sandbox.emulator import KMOCK_LOG_LIMIT, EmulatedCluster
 
 NS = "ns1"
 API = "/apis/drs.operators.dev/v1alpha1"

@@ -1,4 +1,4 @@
-"""Tests for drs_operator.events: one event per change, none without a change."""
+"""Tests for drs_operator.domain.events: one event per change, none without a change."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from drs_operator.events import EventSpec, transition_events
+from drs_operator.domain.events import EventSpec, transition_events
 
 
 def _status(

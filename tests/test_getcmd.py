@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from drs_operator import getcmd
+from drs_operator.cli import get as getcmd
 
 TOKEN = "s3cr3t-bearer-token-value"
 PREFIX = "/apis/drs.operators.dev/v1alpha1"

@@ -37,12 +37,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drs_operator.drs import endpoints
-from drs_operator.drs.auth import TokenAuth
-from drs_operator.drs.client import DrsClient, classify
-from drs_operator.drs.errors import DrsError, DrsParseError
-from drs_operator.kube import drsjob_path
-from drs_operator.mapping import (
+from drs_operator.domain.mapping import (
     MAX_MESSAGE,
     Failed,
     Missing,
@@ -50,13 +45,18 @@ from drs_operator.mapping import (
     Observed,
     compute_status,
 )
-from drs_operator.specs import (
+from drs_operator.domain.spec import (
     CredentialsError,
     SpecError,
     decode_secret_data,
     parse_credentials,
     parse_spec,
 )
+from drs_operator.drs import endpoints
+from drs_operator.drs.auth import TokenAuth
+from drs_operator.drs.client import DrsClient, classify
+from drs_operator.drs.errors import DrsError, DrsParseError
+from drs_operator.engine.kube import drsjob_path
 
 SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "hostile-long" else 1
 CHEAP = settings(

@@ -1,4 +1,4 @@
-"""Tests for drs_operator.mapping (job → status) and drs_operator.conditions."""
+"""Tests for drs_operator.domain.mapping (job → status) and drs_operator.domain.conditions."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_operator import conditions as c
-from drs_operator.drs.models import JobDetail, parse_batch_detail
-from drs_operator.mapping import (
+from drs_operator.domain import conditions as c
+from drs_operator.domain.mapping import (
     OWNED_KEYS,
     Failed,
     Missing,
@@ -21,7 +20,8 @@ from drs_operator.mapping import (
     compute_status,
     status_patch,
 )
-from drs_operator.phases import ALL_STATUSES
+from drs_operator.domain.phases import ALL_STATUSES
+from drs_operator.drs.models import JobDetail, parse_batch_detail
 
 JOB_ID = "9a470239-2308-4bb5-a6bc-1040402fjb21"
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -663,8 +663,8 @@ def test_format_time_is_utc_seconds() -> None:
 def test_endpoint_address_for_the_printer_columns(
     endpoint: dict[str, object], address: str | None
 ) -> None:
+    from drs_operator.domain.mapping import Observed, compute_status
     from drs_operator.drs.models import parse_batch_detail
-    from drs_operator.mapping import Observed, compute_status
 
     item = {"id": "9a470239-2308-4bb5-a6bc-1040402fjb21", "status": "INCRE_TRANSFER_STARTED"}
     job = parse_batch_detail({"results": [{**item, "source_endpoint": endpoint}]}).results[0]
@@ -704,7 +704,7 @@ def test_endpoint_address_for_the_printer_columns(
 def test_a_standing_failure_is_not_rewritten_for_a_new_request_id(
     first: Failed | Missing, second: Failed | Missing, writes: bool
 ) -> None:
-    from drs_operator.mapping import compute_status, status_patch
+    from drs_operator.domain.mapping import compute_status, status_patch
 
     once = compute_status(current=None, observation=first, generation=1, now=T0)
     twice = compute_status(current=once, observation=second, generation=1, now=T0)

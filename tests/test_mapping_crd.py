@@ -13,11 +13,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_operator.crd import load_crd
+from drs_operator.domain.crd import load_crd
+from drs_operator.domain.mapping import Failed, Missing, Observed, compute_status
+from drs_operator.domain.phases import ALL_STATUSES
+from drs_operator.domain.printing import columns_from_crd, evaluate
 from drs_operator.drs.models import parse_batch_detail
-from drs_operator.mapping import Failed, Missing, Observed, compute_status
-from drs_operator.phases import ALL_STATUSES
-from drs_operator.printing import columns_from_crd, evaluate
 from tests.test_crd import validate
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from drs_operator.domain.phases import ALL_STATUSES
 from drs_operator.drs.errors import DrsParseError
 from drs_operator.drs.models import (
     BatchDetailResponse,
@@ -17,7 +18,6 @@ from drs_operator.drs.models import (
     parse_clean_answer,
     parse_error_body,
 )
-from drs_operator.phases import ALL_STATUSES
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

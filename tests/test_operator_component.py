@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from drs_operator.app import Operator
-from drs_operator.emulator import EmulatedCluster
-from drs_operator.simulator import SECRET_MARKER, Simulator
+from drs_operator.engine.app import Operator
+from drs_operator.sandbox.emulator import EmulatedCluster
+from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
 from tests.component import (
     NS,
     TOKEN,

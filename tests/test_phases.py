@@ -1,10 +1,10 @@
-"""Tests for drs_operator.phases: every known DRS status has a group and a phase."""
+"""Tests for drs_operator.domain.phases: every known DRS status has a group and a phase."""
 
 from __future__ import annotations
 
 import pytest
 
-from drs_operator.phases import ALL_PHASES, ALL_STATUSES, Group, group_of, phase_of
+from drs_operator.domain.phases import ALL_PHASES, ALL_STATUSES, Group, group_of, phase_of
 
 IP, ST, FA, FI = Group.IN_PROGRESS, Group.STEADY, Group.FAILED, Group.FINISHED
 

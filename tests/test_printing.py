@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from drs_operator.crd import printer_columns
-from drs_operator.printing import (
+from drs_operator.domain.crd import printer_columns
+from drs_operator.domain.printing import (
     NONE_MARKER,
     Column,
     JSONPathError,

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from drs_operator.cli import main
-from drs_operator.querycmd import ENVIRONMENT
-from drs_operator.simulator import SECRET_MARKER, Simulator
+from drs_operator.cli.query import ENVIRONMENT
+from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 TOKEN = "query-SECRET-token"

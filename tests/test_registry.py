@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from drs_operator.cadence import Pace
-from drs_operator.registry import Registry
+from drs_operator.domain.cadence import Pace
+from drs_operator.engine.registry import Registry
 
 JOB_ID = "9a470239-2308-4bb5-a6bc-1040402fjb21"
 

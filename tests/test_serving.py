@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from drs_operator.app import Operator
-from drs_operator.emulator import EmulatedCluster
-from drs_operator.kube import KubeApi
-from drs_operator.settings import CadenceSettings, ServingSettings, Settings
-from drs_operator.simulator import SECRET_MARKER, Simulator
+from drs_operator.engine.app import Operator
+from drs_operator.engine.kube import KubeApi
+from drs_operator.engine.settings import CadenceSettings, ServingSettings, Settings
+from drs_operator.sandbox.emulator import EmulatedCluster
+from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
 from tests.component import TOKEN, add_drsjob, cycle, feed
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from drs_operator.drs import signing
-from drs_operator.simulator import SECRET_MARKER, Scenario, ScenarioError, Simulator
+from drs_operator.sandbox.simulator import SECRET_MARKER, Scenario, ScenarioError, Simulator
 from tests.tls import self_signed_cert
 
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -808,7 +808,7 @@ async def test_serves_https(tmp_path: Path) -> None:
 RUN_COMMAND = textwrap.dedent(
     """
     import argparse, sys
-    from drs_operator.simulator import command
+    from drs_operator.sandbox.simulator import command
     parser = argparse.ArgumentParser(prog="drs-operator simulate")
     command.configure(parser)
     sys.exit(command.execute(parser.parse_args(sys.argv[1:])))

@@ -1,4 +1,4 @@
-"""Tests for drs_operator.specs: DrsJob spec and credentials Secret validation."""
+"""Tests for drs_operator.domain.spec: DrsJob spec and credentials Secret validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_operator.specs import (
+from drs_operator.domain.spec import (
     JOB_ID_PATTERN,
     Credentials,
     CredentialsError,

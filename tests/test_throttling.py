@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from drs_operator.settings import BackoffSettings
-from drs_operator.throttling import Pacer
+from drs_operator.engine.settings import BackoffSettings
+from drs_operator.engine.throttling import Pacer
 
 
 class FakeClock:

@@ -21,8 +21,8 @@ from typing import Any
 import kopf
 
 from drs_operator import GROUP, PLURAL, VERSION
-from drs_operator.app import Operator
-from drs_operator.settings import Settings
+from drs_operator.engine.app import Operator
+from drs_operator.engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
         # A fresh registry has no default login handlers. An explicit kubeconfig
         # ($KUBECONFIG, or --kubeconfig) wins even inside a pod; otherwise the
         # kubernetes package's loaders (in-cluster service account, then
-        # ~/.kube/config) — the same choice as drs_operator.kube makes.
+        # ~/.kube/config) — the same choice as drs_operator.engine.kube makes.
         if os.environ.get("KUBECONFIG"):
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_via_client(**kwargs)

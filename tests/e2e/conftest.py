@@ -8,7 +8,7 @@ Fixtures
     namespace is created and deleted afterwards; ``crds/drsjobs.yaml`` is
     applied when the CRD is missing). The same tests run against both.
 ``simulator``
-    A started ``drs_operator.simulator.Simulator(seed=0)`` on loopback
+    A started ``drs_operator.sandbox.simulator.Simulator(seed=0)`` on loopback
     (``simulator.url``); stopped afterwards.
 ``operator_process``
     A factory: ``await operator_process(*extra_args, env=None)`` launches
@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from drs_operator.emulator import EmulatedCluster
+from drs_operator.sandbox.emulator import EmulatedCluster
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "drsjobs.yaml"
@@ -380,7 +380,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[Any]:
-    from drs_operator.simulator import Simulator
+    from drs_operator.sandbox.simulator import Simulator
 
     sim = Simulator(seed=0)
     await sim.start(host="127.0.0.1", port=0)

@@ -20,7 +20,7 @@ import httpx
 import kopf
 import pytest
 
-from drs_operator.emulator import EmulatedCluster
+from drs_operator.sandbox.emulator import EmulatedCluster
 
 from .conftest import eventually
 

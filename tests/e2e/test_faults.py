@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import pytest
 
-from drs_operator.simulator import Simulator
+from drs_operator.sandbox.simulator import Simulator
 from tests.tls import self_signed_cert
 
 from .conftest import REPO, Cluster, OperatorFactory, OperatorProcess, eventually

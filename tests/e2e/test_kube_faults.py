@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from drs_operator.simulator import Simulator
+from drs_operator.sandbox.simulator import Simulator
 
 from .conftest import Cluster, OperatorFactory, eventually
 from .test_faults import condition

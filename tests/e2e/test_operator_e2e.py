@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from drs_operator.simulator import SECRET_MARKER
+from drs_operator.sandbox.simulator import SECRET_MARKER
 
 from .conftest import (
     Cluster,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from drs_operator.app import SHUTDOWN_GRACE
-from drs_operator.simulator import Simulator
+from drs_operator.engine.app import SHUTDOWN_GRACE
+from drs_operator.sandbox.simulator import Simulator
 
 from .conftest import Cluster, OperatorFactory, eventually
 from .test_faults import condition

@@ -33,12 +33,12 @@ from typing import Any
 
 import pytest
 
-from drs_operator import logs
+from drs_operator.domain.spec import parse_credentials
 from drs_operator.drs.auth import build_auth
 from drs_operator.drs.client import DrsClient
 from drs_operator.drs.errors import DrsError
-from drs_operator.simulator import SECRET_MARKER, Simulator
-from drs_operator.specs import parse_credentials
+from drs_operator.engine import logs
+from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
 
 from .conftest import Cluster, OperatorFactory, OperatorProcess, eventually
 
@@ -194,7 +194,7 @@ async def test_client_and_auth_never_log_or_raise_secrets(
 ) -> None:
     """The operator's logging at DEBUG, every fault, right and wrong credentials.
 
-    httpx/httpcore stay capped at WARNING as :func:`drs_operator.logs.configure`
+    httpx/httpcore stay capped at WARNING as :func:`drs_operator.engine.logs.configure`
     sets them (at DEBUG httpcore traces raw headers, e.g. IAM's X-Subject-Token:
     the cap is what keeps them out, see the next test).
     """

@@ -10,7 +10,7 @@
   (:mod:`drs_operator.drs.signing`), adding ``X-Project-Id``,
   ``X-Security-Token`` (temporary keys) and ``X-Sdk-Date`` first.
 
-:func:`build_auth` picks one from a :class:`drs_operator.specs.Credentials`.
+:func:`build_auth` picks one from a :class:`drs_operator.domain.spec.Credentials`.
 
 No secret (token, password, secret key, security token) appears in the
 ``repr()`` of these objects or in the text of any error they raise. IAM
@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -43,12 +43,10 @@ from drs_operator.drs.errors import (
 )
 from drs_operator.drs.models import parse_error_body
 
-if TYPE_CHECKING:
-    from drs_operator.specs import Credentials
-
 __all__ = [
     "AUTH_TOKEN_HEADER",
     "AkSkAuth",
+    "AuthValues",
     "IamPasswordAuth",
     "TokenAuth",
     "build_auth",
@@ -350,8 +348,35 @@ class IamPasswordAuth(httpx.Auth):
         return moment.timestamp()
 
 
+class AuthValues(Protocol):
+    """What :func:`build_auth` reads: the auth mode and that mode's values."""
+
+    @property
+    def mode(self) -> Literal["token", "aksk", "password"]: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def project_id(self) -> str | None: ...
+    @property
+    def iam_endpoint(self) -> str | None: ...
+    @property
+    def token(self) -> str | None: ...
+    @property
+    def access_key(self) -> str | None: ...
+    @property
+    def secret_key(self) -> str | None: ...
+    @property
+    def security_token(self) -> str | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def domain(self) -> str | None: ...
+
+
 def build_auth(
-    credentials: Credentials,
+    credentials: AuthValues,
     *,
     iam_endpoint: str | None = None,
     http: httpx.AsyncClient | None = None,

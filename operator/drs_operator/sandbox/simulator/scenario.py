@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from drs_operator.simulator.jobs import JOB_ID_RE, ProgressionStep, normalize_progression
+from drs_operator.sandbox.simulator.jobs import JOB_ID_RE, ProgressionStep, normalize_progression
 
 __all__ = [
     "LIST_KEYS",

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from drs_operator.cadence import Pace
-from drs_operator.specs import JobSpec, SpecError, parse_spec
+from drs_operator.domain.cadence import Pace
+from drs_operator.domain.spec import JobSpec, SpecError, parse_spec
 
 Key = tuple[str, str]  # (namespace, name)
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from drs_operator.domain.cadence import CadenceSettings
+
 ENV_PREFIX = "DRS_OPERATOR_"
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -52,23 +54,6 @@ class BatchingSettings:
     max_concurrency: int = 4  # batch-detail calls in flight at once, over all connections
     rate_limit: float = 5.0  # batch-detail calls per second per connection
     rate_burst: int = 5  # calls a connection may make at once before the rate applies
-
-
-@dataclass(frozen=True)
-class CadenceSettings:
-    """How often each job is refreshed, by what its task is doing."""
-
-    in_progress: float = 15.0  # creating, configuring, full transfer, ...
-    steady: float = 60.0  # incremental sync, paused, complete
-    failed: float = 300.0  # failed, deleted, missing
-    error: float = 30.0  # the last refresh failed (auth, throttling, API errors)
-    jitter: float = 0.1  # ± fraction of the interval
-    minimum: float = 5.0  # floor for spec.refreshInterval
-    tick: float = 1.0  # how often the refresher looks for due jobs
-    # Jobs due within this long are refreshed in the same pass (early, never late):
-    # fewer, busier wake-ups cost less CPU per call than one call at a time, and
-    # batches fill up. Refreshes come up to this much early (~lead/2 on average).
-    lead: float = 1.0
 
 
 @dataclass(frozen=True)

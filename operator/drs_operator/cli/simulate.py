@@ -18,8 +18,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from drs_operator.simulator.scenario import MIXED_MISSING_MODES, Scenario, ScenarioError
-from drs_operator.simulator.server import Simulator
+from drs_operator.sandbox.simulator.scenario import MIXED_MISSING_MODES, Scenario, ScenarioError
+from drs_operator.sandbox.simulator.server import Simulator
 
 __all__ = ["DEFAULT_PORT", "configure", "execute"]
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from drs_operator import GROUP, KIND, VERSION
-from drs_operator.crd import load_crd
-from drs_operator.printing import columns_from_crd, render_table
+from drs_operator.domain.crd import load_crd
+from drs_operator.domain.printing import columns_from_crd, render_table
 
 NAMESPACE = "demo"
 SECRET = "drs-credentials"
@@ -84,8 +84,8 @@ class Demo:
         self.out.flush()
 
     async def run(self) -> int:
-        from drs_operator.emulator import EmulatedCluster
-        from drs_operator.simulator import Scenario, ScenarioError, Simulator
+        from drs_operator.sandbox.emulator import EmulatedCluster
+        from drs_operator.sandbox.simulator import Scenario, ScenarioError, Simulator
 
         try:
             if self.scenario_path:

@@ -63,7 +63,7 @@ project_id=None, **fields) -> str``
 ``throttle_ratio``, ``busy_ratio``, ``in_progress_ratio``, ``server_error_ratio``,
 ``malformed_ratio``, ``truncated_ratio``, ``empty_results_ratio``, ``drop_ids_ratio``,
 ``duplicate_items_ratio``, ``count_inflate``, ``ignore_paging``, ``clock_skew``,
-``retry_after``; see :mod:`drs_operator.simulator.faults`.
+``retry_after``; see :mod:`drs_operator.sandbox.simulator.faults`.
 
 ``Stats`` (``sim.stats``; ``stats.reset()``): ``requests: list[RequestRecord]`` (a copy
 of the last 100,000; ``RequestRecord(time, path, http_status, error_code, auth_mode
@@ -75,7 +75,7 @@ requests, not admin ones; IAM failures carry ``error_code="IAM.<status>"``),
 
 ``Scenario.from_file(path)`` / ``Scenario.from_dict(data)`` → :class:`Scenario`, or
 :class:`ScenarioError` naming the file and field path (layout in
-:mod:`drs_operator.simulator.scenario`).
+:mod:`drs_operator.sandbox.simulator.scenario`).
 
 HTTP behaviour
 ==============
@@ -134,10 +134,10 @@ a scenario, a list of them, ``{"jobs": [...]}``, or ``{"count": N, ...template}`
 (``{"token", "project_id"}``); ``POST /_sim/revoke-tokens``; ``POST /_sim/reset-stats``.
 """
 
-from drs_operator.simulator.faults import Faults, FaultsError
-from drs_operator.simulator.jobs import SECRET_MARKER, new_job_id
-from drs_operator.simulator.scenario import Scenario, ScenarioError
-from drs_operator.simulator.server import RequestRecord, Simulator, Stats
+from drs_operator.sandbox.simulator.faults import Faults, FaultsError
+from drs_operator.sandbox.simulator.jobs import SECRET_MARKER, new_job_id
+from drs_operator.sandbox.simulator.scenario import Scenario, ScenarioError
+from drs_operator.sandbox.simulator.server import RequestRecord, Simulator, Stats
 
 __all__ = [
     "SECRET_MARKER",

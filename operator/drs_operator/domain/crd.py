@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import yaml
 
-from drs_operator.printing import DEFAULT_VERSION, Column, columns_from_crd
+from drs_operator.domain.printing import DEFAULT_VERSION, Column, columns_from_crd
 
 CRD_RESOURCE: Final = "drsjobs.yaml"
 

@@ -1,6 +1,6 @@
 """The simulator's HTTP server: DRS batch-detail, IAM tokens and the admin API.
 
-See the package docstring (:mod:`drs_operator.simulator`) for the contract.
+See the package docstring (:mod:`drs_operator.sandbox.simulator`) for the contract.
 Every handler costs O(IDs in the request): lookups are dict hits and status
 progressions are applied lazily per requested job.
 """
@@ -24,8 +24,8 @@ from typing import Any
 from aiohttp import web
 
 from drs_operator.drs import signing
-from drs_operator.simulator.faults import Faults, FaultsError
-from drs_operator.simulator.jobs import (
+from drs_operator.sandbox.simulator.faults import Faults, FaultsError
+from drs_operator.sandbox.simulator.jobs import (
     DEFAULT_STATUS,
     JOB_ID_RE,
     JobStore,
@@ -34,7 +34,7 @@ from drs_operator.simulator.jobs import (
     new_job_id,
     normalize_progression,
 )
-from drs_operator.simulator.scenario import (
+from drs_operator.sandbox.simulator.scenario import (
     LIST_KEYS,
     MIXED_MISSING_MODES,
     JobSpec,

@@ -10,9 +10,25 @@ Jitter spreads jobs that became due together so that the load stays even.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from enum import StrEnum
 
-from drs_operator.settings import CadenceSettings
+
+@dataclass(frozen=True)
+class CadenceSettings:
+    """How often each job is refreshed, by what its task is doing."""
+
+    in_progress: float = 15.0  # creating, configuring, full transfer, ...
+    steady: float = 60.0  # incremental sync, paused, complete
+    failed: float = 300.0  # failed, deleted, missing
+    error: float = 30.0  # the last refresh failed (auth, throttling, API errors)
+    jitter: float = 0.1  # ± fraction of the interval
+    minimum: float = 5.0  # floor for spec.refreshInterval
+    tick: float = 1.0  # how often the refresher looks for due jobs
+    # Jobs due within this long are refreshed in the same pass (early, never late):
+    # fewer, busier wake-ups cost less CPU per call than one call at a time, and
+    # batches fill up. Refreshes come up to this much early (~lead/2 on average).
+    lead: float = 1.0
 
 
 class Pace(StrEnum):

@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from drs_operator import conditions as c
+from drs_operator.domain import conditions as c
+from drs_operator.domain.phases import STATUS_DELETED, Group, group_of
 from drs_operator.drs.text import one_line
-from drs_operator.phases import STATUS_DELETED, Group, group_of
 
 __all__ = [
     "EVENT_NORMAL",

@@ -31,13 +31,15 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from drs_operator.batching import Batch, halves, plan_batches
-from drs_operator.cadence import Pace, base_interval, next_interval
-from drs_operator.conditions import (
+from drs_operator.domain.batching import Batch, halves, plan_batches
+from drs_operator.domain.cadence import Pace, base_interval, next_interval
+from drs_operator.domain.conditions import (
     REASON_INVALID_SPEC,
     REASON_SUSPENDED,
 )
-from drs_operator.connections import Connection, ConnectionKey, Connections
+from drs_operator.domain.mapping import Failed, Missing, Observation, Observed
+from drs_operator.domain.phases import Group, group_of
+from drs_operator.domain.spec import CredentialsError
 from drs_operator.drs.errors import (
     NOT_FOUND_CODES,
     DrsAuthError,
@@ -46,13 +48,11 @@ from drs_operator.drs.errors import (
     DrsRequestError,
     DrsThrottledError,
 )
-from drs_operator.mapping import Failed, Missing, Observation, Observed
-from drs_operator.metrics import Metrics, bounded_code
-from drs_operator.phases import Group, group_of
-from drs_operator.registry import JobRecord, Registry
-from drs_operator.settings import Settings
-from drs_operator.specs import CredentialsError
-from drs_operator.writer import Pending, StatusWriter
+from drs_operator.engine.connections import Connection, ConnectionKey, Connections
+from drs_operator.engine.metrics import Metrics, bounded_code
+from drs_operator.engine.registry import JobRecord, Registry
+from drs_operator.engine.settings import Settings
+from drs_operator.engine.writer import Pending, StatusWriter
 
 logger = logging.getLogger(__name__)
 

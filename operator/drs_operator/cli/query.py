@@ -36,11 +36,7 @@ from typing import Any
 
 import httpx
 
-from drs_operator.drs import endpoints
-from drs_operator.drs.auth import build_auth
-from drs_operator.drs.client import BatchDetailResult, DrsClient
-from drs_operator.drs.errors import DrsError
-from drs_operator.specs import (
+from drs_operator.domain.spec import (
     JOB_ID_PATTERN,
     KEY_ACCESS_KEY,
     KEY_DOMAIN,
@@ -57,6 +53,10 @@ from drs_operator.specs import (
     CredentialsError,
     parse_credentials,
 )
+from drs_operator.drs import endpoints
+from drs_operator.drs.auth import build_auth
+from drs_operator.drs.client import BatchDetailResult, DrsClient
+from drs_operator.drs.errors import DrsError
 
 __all__ = ["ENVIRONMENT", "configure", "execute"]
 

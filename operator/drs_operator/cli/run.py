@@ -7,8 +7,8 @@ import asyncio
 import os
 import sys
 
-from drs_operator import logs
-from drs_operator import settings as settings_mod
+from drs_operator.engine import logs
+from drs_operator.engine import settings as settings_mod
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

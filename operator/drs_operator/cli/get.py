@@ -4,7 +4,7 @@ Connects like kubectl (``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/co
 else the in-cluster service account), lists ``drsjobs.drs.operators.dev/v1alpha1`` in one
 namespace (``-n``; default: the context's namespace, else ``default``) or in all (``-A``),
 or gets one by NAME, and prints the printer-column table of the packaged CRD
-(:mod:`drs_operator.printing`), ``-o wide`` adding the priority-1 columns.
+(:mod:`drs_operator.domain.printing`), ``-o wide`` adding the priority-1 columns.
 
 Exit codes: 0 success (an empty list prints ``No resources found ...`` on stderr), 1 a
 runtime failure (no kubeconfig, API unreachable, 401/403/404, ...: one line on stderr,
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from drs_operator import GROUP, PLURAL, VERSION
-from drs_operator.crd import printer_columns
-from drs_operator.printing import render_table
+from drs_operator.domain.crd import printer_columns
+from drs_operator.domain.printing import render_table
 
 PROG: Final = "drs-operator get"
 DEFAULT_NAMESPACE: Final = "default"

@@ -29,21 +29,21 @@ from typing import Any
 
 import httpx
 
-from drs_operator.drs import endpoints
-from drs_operator.drs.auth import build_auth
-from drs_operator.drs.client import CallRecord, DrsClient
-from drs_operator.drs.errors import DrsTransportError
-from drs_operator.kube import KubeApi, KubeError
-from drs_operator.metrics import Metrics
-from drs_operator.registry import JobRecord
-from drs_operator.settings import Settings
-from drs_operator.specs import (
+from drs_operator.domain.spec import (
     Credentials,
     CredentialsError,
     decode_secret_data,
     parse_credentials,
 )
-from drs_operator.throttling import Pacer
+from drs_operator.drs import endpoints
+from drs_operator.drs.auth import build_auth
+from drs_operator.drs.client import CallRecord, DrsClient
+from drs_operator.drs.errors import DrsTransportError
+from drs_operator.engine.kube import KubeApi, KubeError
+from drs_operator.engine.metrics import Metrics
+from drs_operator.engine.registry import JobRecord
+from drs_operator.engine.settings import Settings
+from drs_operator.engine.throttling import Pacer
 
 logger = logging.getLogger(__name__)
 

@@ -3,11 +3,11 @@
 Subcommands, each in its own module with ``configure(parser)`` and
 ``execute(args) -> int``::
 
-    run       the operator                          drs_operator.runner
-    simulate  the DRS simulator server              drs_operator.simulator.command
-    demo      emulated cluster + simulator + operator drs_operator.demo
-    get       the printer-column table of DrsJobs   drs_operator.getcmd
-    query     one batch-detail call, redacted JSON  drs_operator.querycmd
+    run       the operator                          drs_operator.cli.run
+    simulate  the DRS simulator server              drs_operator.cli.simulate
+    demo      emulated cluster + simulator + operator drs_operator.cli.demo
+    get       the printer-column table of DrsJobs   drs_operator.cli.get
+    query     one batch-detail call, redacted JSON  drs_operator.cli.query
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or input.
 """
@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from drs_operator import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("drs_operator.runner", "run the operator"),
-    "simulate": ("drs_operator.simulator.command", "run the DRS simulator server"),
-    "demo": ("drs_operator.demo", "run a self-contained demo (emulated cluster + simulator)"),
-    "get": ("drs_operator.getcmd", "print DrsJobs as kubectl would (printer columns)"),
-    "query": ("drs_operator.querycmd", "call batch-detail once and print redacted JSON"),
+    "run": ("drs_operator.cli.run", "run the operator"),
+    "simulate": ("drs_operator.cli.simulate", "run the DRS simulator server"),
+    "demo": ("drs_operator.cli.demo", "run a self-contained demo (emulated cluster + simulator)"),
+    "get": ("drs_operator.cli.get", "print DrsJobs as kubectl would (printer columns)"),
+    "query": ("drs_operator.cli.query", "call batch-detail once and print redacted JSON"),
 }
 
 

@@ -12,14 +12,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from drs_operator.connections import Connections
-from drs_operator.health import Probes, Servers, health_app, metrics_app
-from drs_operator.kube import KubeApi
-from drs_operator.metrics import Metrics
-from drs_operator.refresher import Refresher
-from drs_operator.registry import Registry
-from drs_operator.settings import Settings
-from drs_operator.writer import StatusWriter
+from drs_operator.engine.connections import Connections
+from drs_operator.engine.health import Probes, Servers, health_app, metrics_app
+from drs_operator.engine.kube import KubeApi
+from drs_operator.engine.metrics import Metrics
+from drs_operator.engine.refresher import Refresher
+from drs_operator.engine.registry import Registry
+from drs_operator.engine.settings import Settings
+from drs_operator.engine.writer import StatusWriter
 
 logger = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drs_operator import GROUP, KIND, VERSION
-from drs_operator.events import EventSpec, transition_events
-from drs_operator.kube import KubeApi, KubeError
-from drs_operator.mapping import Observation, Observed, compute_status, status_patch
-from drs_operator.metrics import Metrics
-from drs_operator.registry import JobRecord, Registry
+from drs_operator.domain.events import EventSpec, transition_events
+from drs_operator.domain.mapping import Observation, Observed, compute_status, status_patch
+from drs_operator.engine.kube import KubeApi, KubeError
+from drs_operator.engine.metrics import Metrics
+from drs_operator.engine.registry import JobRecord, Registry
 
 logger = logging.getLogger(__name__)
 

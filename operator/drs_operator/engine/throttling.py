@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 
-from drs_operator.settings import BackoffSettings
+from drs_operator.engine.settings import BackoffSettings
 
 
 class Pacer:

@@ -11,7 +11,7 @@ Rules:
   endpoints without secrets since the models never hold them). Conditions:
   ``Synced`` True ``Refreshed`` (constant message, so an unchanged task never
   causes a write); ``Ready``/``Reconciling``/``Stalled`` from the status group
-  (:mod:`drs_operator.phases`):
+  (:mod:`drs_operator.domain.phases`):
 
   ============  =======================  ===========  ===========================
   group         Ready                    Reconciling  Stalled
@@ -38,7 +38,7 @@ Rules:
 Keys of the old status that this module does not own (for example another
 tool's bookkeeping) are kept as they are. Task timestamps are RFC 3339 UTC
 with millisecond precision (``2020-08-21T02:43:49.563Z``); condition times
-use seconds (:func:`drs_operator.conditions.format_time`).
+use seconds (:func:`drs_operator.domain.conditions.format_time`).
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from drs_operator import conditions as c
+from drs_operator.domain import conditions as c
+from drs_operator.domain.phases import STATUS_DELETED, STATUS_PAUSING, Group, group_of, phase_of
 from drs_operator.drs.models import EndPoint, InstInfo, JobDetail, parse_epoch_ms
 from drs_operator.drs.text import one_line
-from drs_operator.phases import STATUS_DELETED, STATUS_PAUSING, Group, group_of, phase_of
 
 __all__ = [
     "MAX_FIELD_TEXT",

@@ -1,0 +1,1 @@
+"""Pure structures and decisions: no I/O, no Kubernetes client, no HTTP."""

@@ -1,0 +1,1 @@
+"""The running operator (no kopf): index, refresher, connections, writer, serving."""
