@@ -808,7 +808,7 @@ async def test_serves_https(tmp_path: Path) -> None:
 RUN_COMMAND = textwrap.dedent(
     """
     import argparse, sys
-    from drs_operator.sandbox.simulator import command
+    from drs_operator.cli import simulate as command
     parser = argparse.ArgumentParser(prog="drs-operator simulate")
     command.configure(parser)
     sys.exit(command.execute(parser.parse_args(sys.argv[1:])))
