@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from drs_operator.domain.spec import Credentials
+from drs_operator.domain.credentials import Credentials
 from drs_operator.drs import signing
 from drs_operator.drs.auth import AkSkAuth, IamPasswordAuth, TokenAuth, build_auth
 from drs_operator.drs.client import DrsClient

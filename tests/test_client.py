@@ -14,7 +14,8 @@ import pytest
 from drs_operator import __version__
 from drs_operator.drs import endpoints
 from drs_operator.drs.auth import TokenAuth
-from drs_operator.drs.client import BatchDetailResult, CallRecord, DrsClient, proxy_for
+from drs_operator.drs.classify import BatchDetailResult, CallRecord
+from drs_operator.drs.client import DrsClient
 from drs_operator.drs.errors import (
     DrsAuthError,
     DrsError,
@@ -26,6 +27,7 @@ from drs_operator.drs.errors import (
     DrsThrottledError,
     DrsTransportError,
 )
+from drs_operator.drs.tls import proxy_for
 
 PROJECT = "054ba152d480d55b2f5dc0069e7ddef0"
 ENDPOINT = "https://drs.ap-southeast-1.myhuaweicloud.com"

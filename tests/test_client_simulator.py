@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from drs_operator.drs.auth import AkSkAuth, IamPasswordAuth, TokenAuth
-from drs_operator.drs.client import CallRecord, DrsClient
+from drs_operator.drs.classify import CallRecord
+from drs_operator.drs.client import DrsClient
 from drs_operator.drs.errors import (
     DrsAuthError,
     DrsNotFoundError,
@@ -22,6 +23,7 @@ from drs_operator.drs.errors import (
     DrsThrottledError,
     DrsTransportError,
 )
+from drs_operator.drs.tls import ssl_verify
 from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
 from tests.tls import self_signed_cert
 
@@ -303,7 +305,8 @@ async def test_tls_verification(tmp_path: Path) -> None:
     await simulator.start(ssl_context=server_context)
     try:
         assert simulator.url.startswith("https://")
-        for verify in (cert.read_text(), str(cert)):  # PEM text, then a CA file path
+        pem_text, pem_file = ssl_verify(ca_pem=cert.read_text()), ssl_verify(ca_file=str(cert))
+        for verify in (pem_text, pem_file):  # the Secret's caBundle, then --ca-bundle
             async with client_for(simulator, TokenAuth(TOKEN), verify=verify) as client:
                 assert job in (await client.batch_detail([job])).jobs
         async with client_for(simulator, TokenAuth(TOKEN), trust_env=False) as client:

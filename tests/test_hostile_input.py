@@ -37,24 +37,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drs_operator.domain.mapping import (
-    MAX_MESSAGE,
-    Failed,
-    Missing,
-    Observation,
-    Observed,
-    compute_status,
-)
-from drs_operator.domain.spec import (
+from drs_operator.domain import observations as facts
+from drs_operator.domain.credentials import (
     CredentialsError,
-    SpecError,
     decode_secret_data,
     parse_credentials,
-    parse_spec,
 )
+from drs_operator.domain.mapping import MAX_MESSAGE, compute_status
+from drs_operator.domain.observations import Observation
+from drs_operator.domain.spec import SpecError, parse_spec
 from drs_operator.drs import endpoints
 from drs_operator.drs.auth import TokenAuth
-from drs_operator.drs.client import DrsClient, classify
+from drs_operator.drs.classify import classify
+from drs_operator.drs.client import DrsClient
 from drs_operator.drs.errors import DrsError, DrsParseError
 from drs_operator.engine.kube import drsjob_path
 
@@ -175,16 +170,10 @@ def test_any_answer_is_a_result_or_one_bounded_drs_error(
             one_bounded_line(text)
         retry = getattr(result, "retry_after", None)
         assert retry is None or (retry >= 0 and retry != float("inf"))
-        observation = Failed(result.reason, result.describe())
-    else:  # as the refresher turns a result into observations
+        observation = facts.failure(result)
+    else:  # the refresher's own step from a result to observations
         assert 200 <= status < 300
-        if JOB_ID in result.jobs:
-            observation = Observed(result.jobs[JOB_ID])
-        elif JOB_ID in result.errors:
-            code, message = result.errors[JOB_ID]
-            observation = Missing(code, message, result.request_id)
-        else:
-            observation = Missing(None, "no record", result.request_id)
+        observation = facts.observe(result).get(JOB_ID) or facts.unanswered(result.request_id)
         if result.request_id:
             one_bounded_line(result.request_id)
     for current in (None, {"taskStatus": "X", "conditions": "not a list"}):
@@ -202,7 +191,7 @@ def test_task_text_from_the_service_is_printable_in_condition_messages() -> None
     ).encode()
     result = asyncio.run(_ask(200, body, {}))
     status = compute_status(
-        current=None, observation=Observed(result.jobs[JOB_ID]), generation=1, now=NOW
+        current=None, observation=facts.Observed(result.jobs[JOB_ID]), generation=1, now=NOW
     )
     for condition in status["conditions"]:
         one_bounded_line(condition["message"], MAX_MESSAGE)

@@ -11,15 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drs_operator.domain import conditions as c
-from drs_operator.domain.mapping import (
-    OWNED_KEYS,
-    Failed,
-    Missing,
-    Observation,
-    Observed,
-    compute_status,
-    status_patch,
-)
+from drs_operator.domain.mapping import OWNED_KEYS, compute_status, status_patch
+from drs_operator.domain.observations import Failed, Missing, Observation, Observed
 from drs_operator.domain.phases import ALL_STATUSES
 from drs_operator.drs.models import JobDetail, parse_batch_detail
 

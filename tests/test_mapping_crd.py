@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drs_operator.domain.crd import load_crd
-from drs_operator.domain.mapping import Failed, Missing, Observed, compute_status
+from drs_operator.domain.mapping import compute_status
+from drs_operator.domain.observations import Failed, Missing, Observed
 from drs_operator.domain.phases import ALL_STATUSES
 from drs_operator.domain.printing import columns_from_crd, evaluate
 from drs_operator.drs.models import parse_batch_detail

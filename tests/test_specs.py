@@ -1,4 +1,4 @@
-"""Tests for drs_operator.domain.spec: DrsJob spec and credentials Secret validation."""
+"""Tests for drs_operator.domain.spec, .credentials and .formats: spec, Secret, durations."""
 
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_operator.domain.spec import (
-    JOB_ID_PATTERN,
+from drs_operator.domain.credentials import (
     Credentials,
     CredentialsError,
-    JobSpec,
-    SpecError,
     decode_secret_data,
     parse_credentials,
-    parse_duration,
-    parse_spec,
 )
+from drs_operator.domain.formats import JOB_ID_PATTERN, parse_duration
+from drs_operator.domain.spec import JobSpec, SpecError, parse_spec
 
 JOB_ID = "9a470239-2308-4bb5-a6bc-1040402fjb21"
 DEFAULT = "drs-credentials"
@@ -65,7 +62,7 @@ def test_parse_duration(text: str, seconds: float) -> None:
     ],
 )
 def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(SpecError):
+    with pytest.raises(ValueError, match=r"must be|too large"):
         parse_duration(text)
 
 

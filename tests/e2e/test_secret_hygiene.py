@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from drs_operator.domain.spec import parse_credentials
+from drs_operator.domain.credentials import parse_credentials
 from drs_operator.drs.auth import build_auth
 from drs_operator.drs.client import DrsClient
 from drs_operator.drs.errors import DrsError

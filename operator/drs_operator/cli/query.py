@@ -36,8 +36,7 @@ from typing import Any
 
 import httpx
 
-from drs_operator.domain.spec import (
-    JOB_ID_PATTERN,
+from drs_operator.domain.credentials import (
     KEY_ACCESS_KEY,
     KEY_DOMAIN,
     KEY_ENDPOINT,
@@ -53,9 +52,11 @@ from drs_operator.domain.spec import (
     CredentialsError,
     parse_credentials,
 )
+from drs_operator.domain.formats import JOB_ID_PATTERN
 from drs_operator.drs import endpoints
 from drs_operator.drs.auth import build_auth
-from drs_operator.drs.client import BatchDetailResult, DrsClient
+from drs_operator.drs.classify import BatchDetailResult
+from drs_operator.drs.client import DrsClient
 from drs_operator.drs.errors import DrsError
 
 __all__ = ["ENVIRONMENT", "configure", "execute"]

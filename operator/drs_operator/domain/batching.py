@@ -1,6 +1,7 @@
 """Grouping due jobs into batch-detail calls (pure).
 
-Jobs are grouped by connection (endpoint, project, credentials), their task
+Jobs are grouped by connection (:class:`ConnectionKey`: endpoint, project,
+credentials), their task
 IDs deduplicated (two DrsJobs naming one task cost one ID), and each group is
 cut into batches of at most ``batch_size`` IDs. IDs already known to be
 missing are put in batches of their own, so a known-missing task does not
@@ -14,6 +15,22 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionKey:
+    """Which DRS connection serves a job: endpoint, project and credentials.
+
+    ``fingerprint`` is a keyed hash of the credential values (it identifies
+    them without holding or revealing them); ``str()`` is safe to log.
+    """
+
+    endpoint: str
+    project_id: str
+    fingerprint: str
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} project {self.project_id}"
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@
   order: Ready, Synced, Reconciling, Stalled, then any others in the order
   they already had. Entries that are not objects, or repeat a type, are
   dropped.
-* The type and reason constants are the only spellings used by the operator.
-  The reasons of the DRS error tree (``DrsError.reason``) are among them.
+* The type and reason constants are the only spellings of condition types
+  and reasons in the operator; no other module writes a reason as a literal.
+  Which reason each DRS error shows is
+  :data:`drs_operator.domain.observations.ERROR_REASONS`.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ REASON_INVALID_SPEC: Final = "InvalidSpec"
 REASON_CREDENTIALS_MISSING: Final = "CredentialsMissing"
 REASON_CREDENTIALS_INVALID: Final = "CredentialsInvalid"
 REASON_CREDENTIALS_UNAVAILABLE: Final = "CredentialsUnavailable"  # the Secret could not be read
-# ... the DRS error tree's reasons (drs_operator.drs.errors, DrsError.reason):
+# ... a failed DRS call (drs_operator.domain.observations.ERROR_REASONS):
 REASON_UNREACHABLE: Final = "Unreachable"
 REASON_THROTTLED: Final = "Throttled"
 REASON_AUTH_FAILED: Final = "AuthFailed"

@@ -11,8 +11,9 @@
   when it is not True): ``SyncFailed`` (Warning) when it becomes False,
   ``SyncSuspended`` (Normal) when it becomes False because the job was
   suspended, ``SyncRecovered`` (Normal) when it becomes True after having been
-  something else, ``SyncSucceeded`` (Normal) on the first successful refresh,
-  ``SyncUnknown`` (Normal) otherwise.
+  False or Unknown, ``SyncUnknown`` (Normal) when it becomes Unknown. The
+  first successful refresh of a new DrsJob posts no Synced event: its
+  ``TaskObserved`` event says so already (one event per new DrsJob).
 
 Nothing changed, no event. A new message with the same status and reason
 (for instance another request ID) is not a change. Messages are built from the
@@ -67,10 +68,6 @@ class EventSpec:
     message: str
 
 
-def _one_line(value: Any, limit: int) -> str | None:
-    return one_line(value, limit)
-
-
 def _clip_bytes(message: str) -> str:
     encoded = message.encode("utf-8")
     if len(encoded) <= MAX_EVENT_MESSAGE:
@@ -81,7 +78,7 @@ def _clip_bytes(message: str) -> str:
 def _task_status(status: Mapping[str, Any] | None) -> str | None:
     if not isinstance(status, Mapping):
         return None
-    return _one_line(status.get("taskStatus"), _MAX_VALUE)
+    return one_line(status.get("taskStatus"), _MAX_VALUE)
 
 
 def _synced(status: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -96,8 +93,8 @@ def _synced(status: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def _describe(condition: Mapping[str, Any] | None) -> str:
     if condition is None:
         return _NONE
-    status = _one_line(condition.get("status"), 32) or _NONE
-    reason = _one_line(condition.get("reason"), 64)
+    status = one_line(condition.get("status"), 32) or _NONE
+    reason = one_line(condition.get("reason"), 64)
     return f"{status} ({reason})" if reason else status
 
 
@@ -131,7 +128,7 @@ def _sync_event(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
     status = new.get("status")
     if status == c.STATUS_TRUE:
         return EventSpec(EVENT_NORMAL, REASON_SYNC_RECOVERED, message)
-    detail = _one_line(new.get("message"), MAX_EVENT_MESSAGE)
+    detail = one_line(new.get("message"), MAX_EVENT_MESSAGE)
     if detail:
         message += f": {detail}"
     if status == c.STATUS_FALSE:

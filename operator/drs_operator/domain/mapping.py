@@ -1,8 +1,8 @@
 """From what a refresh observed to the DrsJob's complete ``.status`` (pure).
 
-Observation returns facts (:class:`Observed`, :class:`Missing`,
-:class:`Failed`); :func:`compute_status` is the one place that decides what
-they mean. :func:`status_patch` turns the old and new status into a JSON
+Observation returns facts (:class:`~drs_operator.domain.observations.Observed`,
+``Missing``, ``Failed``); :func:`compute_status` is the one place that decides
+what they mean for the status. :func:`status_patch` turns the old and new status into a JSON
 merge patch, or None when there is nothing to write.
 
 Rules:
@@ -50,6 +50,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from drs_operator.domain import conditions as c
+from drs_operator.domain.observations import Missing, Observation, Observed
 from drs_operator.domain.phases import STATUS_DELETED, STATUS_PAUSING, Group, group_of, phase_of
 from drs_operator.drs.models import EndPoint, InstInfo, JobDetail, parse_epoch_ms
 from drs_operator.drs.text import one_line
@@ -62,41 +63,11 @@ __all__ = [
     "MESSAGE_REFRESHED",
     "OWNED_KEYS",
     "TASK_KEYS",
-    "Failed",
-    "Missing",
-    "Observation",
-    "Observed",
     "compute_status",
     "format_task_time",
     "status_patch",
 ]
 
-
-@dataclass(frozen=True)
-class Observed:
-    """The task was read successfully."""
-
-    job: JobDetail
-
-
-@dataclass(frozen=True)
-class Missing:
-    """The task does not exist or was deleted (not-found code, empty results, ...)."""
-
-    code: str | None
-    message: str | None
-    request_id: str | None
-
-
-@dataclass(frozen=True)
-class Failed:
-    """This refresh failed, or was not attempted (suspended, bad spec, bad Secret)."""
-
-    reason: str  # condition reason, e.g. "Throttled", "CredentialsMissing", "Suspended"
-    message: str  # safe, human text naming the cause (already includes code/request id)
-
-
-Observation = Observed | Missing | Failed
 
 MAX_MESSAGE: Final = 1024  # condition messages
 MAX_DETAIL: Final = 300  # failed_reason / error_message quoted inside a message
@@ -158,10 +129,6 @@ def _text(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     return value if len(value) <= MAX_FIELD_TEXT else value[: MAX_FIELD_TEXT - 1] + "…"
-
-
-def _one_line(value: str | None, limit: int) -> str | None:
-    return one_line(value, limit)
 
 
 def _compact(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -268,20 +235,20 @@ class _TaskConditions:
 
 
 def _status_text(status: str | None) -> str:
-    return _one_line(status, MAX_DETAIL) or "<none>"
+    return one_line(status, MAX_DETAIL) or "<none>"
 
 
 def _failure_details(job: JobDetail) -> str:
     details = [
         text
         for text in (
-            _one_line(job.failed_reason, MAX_DETAIL),
-            _one_line(job.error_message, MAX_DETAIL),
+            one_line(job.failed_reason, MAX_DETAIL),
+            one_line(job.error_message, MAX_DETAIL),
         )
         if text
     ]
     if job.error_code:
-        details.append(f"code {_one_line(job.error_code, 64)}")
+        details.append(f"code {one_line(job.error_code, 64)}")
     return "; ".join(dict.fromkeys(details))
 
 
@@ -313,7 +280,7 @@ def _task_conditions(job: JobDetail) -> _TaskConditions:
 
 
 def _clip_message(message: str) -> str:
-    return _one_line(message, MAX_MESSAGE) or ""
+    return one_line(message, MAX_MESSAGE) or ""
 
 
 def _apply(
@@ -347,12 +314,12 @@ def _old_conditions(current: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def _missing_message(missing: Missing) -> str:
     text = MESSAGE_NOT_FOUND
     if missing.message:
-        text += f": {_one_line(missing.message, MAX_DETAIL)}"
+        text += f": {one_line(missing.message, MAX_DETAIL)}"
     details = []
     if missing.code:
-        details.append(f"code {_one_line(missing.code, 64)}")
+        details.append(f"code {one_line(missing.code, 64)}")
     if missing.request_id:
-        details.append(f"request {_one_line(missing.request_id, 128)}")
+        details.append(f"request {one_line(missing.request_id, 128)}")
     if details:
         text += f" ({', '.join(details)})"
     return text

@@ -33,6 +33,7 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from drs_operator.drs import endpoints, signing
+from drs_operator.drs.classify import request_id_of
 from drs_operator.drs.errors import (
     AUTH_CODES,
     DrsAuthError,
@@ -57,7 +58,6 @@ logger = logging.getLogger("drs_operator.drs")
 
 AUTH_TOKEN_HEADER = "X-Auth-Token"
 SUBJECT_TOKEN_HEADER = "X-Subject-Token"
-REQUEST_ID_HEADER = "X-Request-Id"
 DEFAULT_TOKEN_LIFETIME = 24 * 3600.0  # when IAM does not say
 MAX_INSPECTED_BODY = 64 * 1024  # a 403 body larger than this is not read for an auth code
 MAX_IAM_BODY = 1024 * 1024
@@ -305,7 +305,7 @@ class IamPasswordAuth(httpx.Auth):
             raise DrsTransportError(
                 f"IAM token request to {host} failed: {type(error).__name__}"
             ) from None
-        request_id = response.headers.get(REQUEST_ID_HEADER)
+        request_id = request_id_of(response.headers)
         logger.debug(
             "IAM POST /v3/auth/tokens -> %s (request %s) in %.3fs",
             response.status_code,

@@ -1,4 +1,4 @@
-"""The DRS HTTP client: one method, ``batch_detail``, and the error classification.
+"""The DRS HTTP client: one method, ``batch_detail``.
 
 Contract of :meth:`DrsClient.batch_detail`:
 
@@ -14,15 +14,18 @@ Contract of :meth:`DrsClient.batch_detail`:
   (``BatchDetailResult.errors``); items for IDs that were not asked for are
   ignored; requested IDs that come back in neither are ``unanswered``.
 - Every other answer raises one error of :mod:`drs_operator.drs.errors`,
-  classified by the API's code first and the HTTP status second (see
-  :func:`classify`), carrying the code, HTTP status and ``X-Request-Id``.
+  classified by :func:`drs_operator.drs.classify.classify` (the API's code
+  first, the HTTP status second), carrying the code, HTTP status and
+  ``X-Request-Id``.
 - Bodies are streamed and refused past ``max_body_bytes``.
 - Transport failures become :class:`DrsTransportError` naming only the host.
 - Requests go straight to an ``httpx`` transport, by default
   :class:`~drs_operator.drs.transport.AiohttpTransport` (connection pool, TLS,
-  the proxy the environment names), with the ``httpx.Auth`` flow driven here:
-  no cookie jar, no redirects (a 3xx is an unexpected answer). Both choices
-  are for CPU per call (``bench/client_cost.py``).
+  the proxy the environment names: :func:`drs_operator.drs.tls.proxy_for`),
+  with the ``httpx.Auth`` flow driven here: no cookie jar, no redirects (a
+  3xx is reported as an unexpected answer, never followed, so credentials
+  never travel to another host). Both choices are for CPU per call
+  (``bench/client_cost.py``).
 - Logging (logger ``drs_operator.drs``, DEBUG): method, path, HTTP status,
   request ID, number of IDs and duration. Never headers or bodies.
 
@@ -37,31 +40,22 @@ import logging
 import math
 import ssl
 import time
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 import httpx
 
 from drs_operator import __version__
 from drs_operator.drs import endpoints
-from drs_operator.drs.errors import (
-    AUTH_CODES,
-    NOT_FOUND_CODES,
-    PERMISSION_CODES,
-    SERVER_CODES,
-    THROTTLE_CODES,
-    DrsAuthError,
-    DrsError,
-    DrsNotFoundError,
-    DrsParseError,
-    DrsPermissionError,
-    DrsRequestError,
-    DrsServerError,
-    DrsThrottledError,
-    DrsTransportError,
+from drs_operator.drs.classify import (
+    OUTCOME_SUCCESS,
+    BatchDetailResult,
+    CallRecord,
+    classify,
+    outcome_of,
+    request_id_of,
 )
+from drs_operator.drs.errors import DrsError, DrsParseError, DrsTransportError
 from drs_operator.drs.models import (
     MAX_PER_PAGE,
     BatchDetailRequest,
@@ -69,200 +63,16 @@ from drs_operator.drs.models import (
     JobDetail,
     PageReq,
     is_item_error,
-    parse_batch_detail,
-    parse_clean_answer,
-    parse_error_body,
 )
 from drs_operator.drs.text import printable
+from drs_operator.drs.tls import proxy_for
 from drs_operator.drs.transport import AiohttpTransport
 
-__all__ = [
-    "OUTCOMES",
-    "BatchDetailResult",
-    "CallRecord",
-    "DrsClient",
-    "classify",
-    "outcome_of",
-    "tls_verify",
-]
+__all__ = ["DrsClient"]
 
 logger = logging.getLogger("drs_operator.drs")
 
-REQUEST_ID_HEADER = "X-Request-Id"
-RETRY_AFTER_HEADER = "Retry-After"
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
-
-OUTCOME_SUCCESS = "success"
-OUTCOMES: dict[type[DrsError], str] = {
-    DrsThrottledError: "throttled",
-    DrsAuthError: "auth",
-    DrsNotFoundError: "not_found",
-    DrsPermissionError: "permission",
-    DrsServerError: "server",
-    DrsParseError: "parse",
-    DrsTransportError: "transport",
-    DrsRequestError: "request",
-}
-
-_SUMMARY_THROTTLED = "DRS throttled the request"
-_SUMMARY_AUTH = "DRS refused the credentials"
-_SUMMARY_PERMISSION = "DRS denied permission"
-_SUMMARY_NOT_FOUND = "DRS reports jobs not found"
-_SUMMARY_SERVER = "DRS service error"
-_SUMMARY_REQUEST = "DRS refused the request"
-_SUMMARY_UNEXPECTED = "unexpected DRS answer"
-# Control characters (C0, DEL, C1, line/paragraph separators) in what the service sends
-# would reach conditions, events and log lines: replaced by a space (no terminal escapes,
-# no forged log lines).
-MAX_REQUEST_ID = 128  # a real X-Request-Id is 32 hex digits
-
-
-_printable = printable
-
-
-def _request_id(headers: Mapping[str, str]) -> str | None:
-    """The ``X-Request-Id`` header, printable and bounded (it reaches logs and conditions)."""
-    value = _printable(headers.get(REQUEST_ID_HEADER))
-    return value[:MAX_REQUEST_ID] if value else value
-
-
-@dataclass(frozen=True)
-class BatchDetailResult:
-    """What one ``batch_detail`` call learnt.
-
-    ``jobs``: found jobs by ID; ``errors``: per-item ``(code, message)`` by ID;
-    ``unanswered``: requested IDs in neither; ``request_id``: the last call's
-    ``X-Request-Id``; ``calls``: HTTP calls made (pages included).
-    """
-
-    jobs: dict[str, JobDetail]
-    errors: dict[str, tuple[str | None, str | None]]
-    unanswered: tuple[str, ...]
-    request_id: str | None
-    calls: int
-    count: int | None = None  # the last page's ``count``
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One HTTP call, for metrics: outcome, HTTP status, number of IDs, seconds."""
-
-    outcome: str  # "success" or a value of OUTCOMES
-    http_status: int | None
-    ids: int
-    duration: float
-
-
-def outcome_of(error: DrsError) -> str:
-    """The CallRecord outcome of an error."""
-    for cls in type(error).__mro__:
-        if cls in OUTCOMES:
-            return OUTCOMES[cls]
-    return "request"
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get(RETRY_AFTER_HEADER)
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
-
-
-def _missing_items(
-    payload: object, asked: Sequence[str] | None
-) -> dict[str, tuple[str | None, str | None]]:
-    """Per-item not-found codes in a ``results`` (or ``jobs``) list of an error body."""
-    if not isinstance(payload, dict):
-        return {}
-    items = payload.get("results", payload.get("jobs"))
-    if not isinstance(items, list):
-        return {}
-    wanted = set(asked) if asked is not None else None
-    missing: dict[str, tuple[str | None, str | None]] = {}
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        job_id = item.get("id")
-        code, message = parse_error_body(item)
-        if isinstance(job_id, str) and code in NOT_FOUND_CODES:
-            if wanted is None or job_id in wanted:
-                missing[job_id] = (code, _printable(message))
-    return missing
-
-
-def _decode_json(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-
-
-def classify(
-    status: int,
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    asked: Sequence[str] | None = None,
-) -> BatchDetailResponse:
-    """The parsed answer of a 2xx, or the error for anything else (raised).
-
-    The API's code decides first (throttling, auth, permission, not-found,
-    service codes), then the HTTP status: 429 throttled, 401 auth, 403
-    permission, 5xx server, other 4xx request; a 400 whose ``results`` items
-    carry not-found codes is not-found with those IDs in ``missing``.
-    """
-    if 200 <= status < 300:
-        clean = parse_clean_answer(body)
-        if clean is not None:
-            return clean
-    request_id = _request_id(headers)
-    payload = _decode_json(body)
-    code, message = parse_error_body(payload) if payload is not None else (None, None)
-    code, message = _printable(code), _printable(message)
-    common: dict[str, object] = {
-        "code": code,
-        "http_status": status,
-        "request_id": request_id,
-        "api_message": message,
-    }
-
-    if 200 <= status < 300 and code not in THROTTLE_CODES:
-        has_items = isinstance(payload, dict) and ("results" in payload or "jobs" in payload)
-        if has_items or code is None:
-            try:
-                return parse_batch_detail(payload if payload is not None else body)
-            except DrsParseError as error:
-                raise DrsParseError(
-                    error.summary, http_status=status, request_id=request_id
-                ) from None
-
-    if code in THROTTLE_CODES or status == 429:
-        raise DrsThrottledError(
-            _SUMMARY_THROTTLED,
-            retry_after=_retry_after(headers),
-            **common,  # type: ignore[arg-type]
-        )
-    if code in AUTH_CODES or status == 401:
-        raise DrsAuthError(_SUMMARY_AUTH, **common)  # type: ignore[arg-type]
-    if code in PERMISSION_CODES or status == 403:
-        raise DrsPermissionError(_SUMMARY_PERMISSION, **common)  # type: ignore[arg-type]
-    missing = _missing_items(payload, asked)
-    if code in NOT_FOUND_CODES or missing:
-        if code is None and missing:  # per-item codes only: name the first in the error
-            first = next(iter(missing.values()))
-            common["code"], common["api_message"] = first
-        raise DrsNotFoundError(_SUMMARY_NOT_FOUND, missing=missing, **common)  # type: ignore[arg-type]
-    if code in SERVER_CODES or status >= 500:
-        raise DrsServerError(_SUMMARY_SERVER, **common)  # type: ignore[arg-type]
-    if 400 <= status < 500:
-        raise DrsRequestError(_SUMMARY_REQUEST, **common)  # type: ignore[arg-type]
-    raise DrsRequestError(_SUMMARY_UNEXPECTED, **common)  # type: ignore[arg-type]
 
 
 def _is_tls(error: BaseException) -> bool:
@@ -290,38 +100,11 @@ def _transport_error(error: httpx.HTTPError, host: str) -> DrsError:
     return DrsTransportError(f"DRS request to {host} {what} ({type(error).__name__})")
 
 
-def proxy_for(url: httpx.URL) -> str | None:
-    """The proxy the environment names for ``url``, or None.
-
-    ``HTTPS_PROXY`` / ``HTTP_PROXY`` (by the URL's scheme), else ``ALL_PROXY``;
-    none when ``NO_PROXY`` covers the host (the standard library's reading of
-    these variables, lower case first).
-    """
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(url.scheme) or proxies.get("all")
-    if not proxy:
-        return None
-    host = f"{url.host}:{url.port}" if url.port is not None else url.host
-    if urllib.request.proxy_bypass(host):
-        return None
-    return proxy
-
-
-def tls_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    """``verify`` for httpx: a ``str`` is PEM text (with ``-----BEGIN``) or a CA file path."""
-    if isinstance(verify, str):
-        if "-----BEGIN" in verify:
-            return ssl.create_default_context(cadata=verify)
-        return ssl.create_default_context(cafile=verify)
-    return verify
-
-
 class DrsClient:
     """An async client for one DRS endpoint and project.
 
-    ``verify``: True (system CAs), False (no verification), an
-    ``ssl.SSLContext``, or a ``str`` that is either PEM text of CA
-    certificates or the path of a CA file.
+    ``verify``: True (system CAs), False (no verification) or an
+    ``ssl.SSLContext`` (:func:`drs_operator.drs.tls.ssl_verify` makes one).
     """
 
     def __init__(
@@ -331,7 +114,7 @@ class DrsClient:
         project_id: str,
         auth: httpx.Auth,
         timeout: float = 10.0,
-        verify: bool | str | ssl.SSLContext = True,
+        verify: bool | ssl.SSLContext = True,
         language: str = "en-us",
         per_page: int = MAX_PER_PAGE,
         max_body_bytes: int = DEFAULT_MAX_BODY,
@@ -363,7 +146,7 @@ class DrsClient:
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         if transport is None:
             transport = AiohttpTransport(
-                verify=tls_verify(verify),
+                verify=verify,
                 trust_env=trust_env,  # SSL_CERT_FILE / SSL_CERT_DIR
                 proxy=proxy_for(self._request_url) if trust_env else None,
             )
@@ -413,8 +196,8 @@ class DrsClient:
                 if is_item_error(item):
                     if item.id not in errors:
                         errors[item.id] = (
-                            _printable(item.error_code),
-                            _printable(item.error_message),
+                            printable(item.error_code),
+                            printable(item.error_message),
                         )
                         added += 1
                 else:
@@ -459,7 +242,7 @@ class DrsClient:
                 )
                 try:
                     status = response.status_code
-                    request_id = _request_id(response.headers)
+                    request_id = request_id_of(response.headers)
                     raw = await self._read(response, request_id)
                 finally:
                     await response.aclose()

@@ -3,11 +3,13 @@
 - ``drs_endpoint("ap-southeast-1")`` → ``https://drs.ap-southeast-1.myhuaweicloud.com``;
   ``iam_endpoint`` likewise with ``iam.``; region ``eu-west-101`` uses
   ``.myhuaweicloud.eu`` for both.
-- A region must match ``[a-z0-9-]+`` (so it can never inject a host, a port
-  or a path).
+- A region must match :data:`REGION_PATTERN`: lower-case letters and digits in
+  dash-separated words (so it can never inject a host, a port or a path). It
+  is the one region pattern of the package.
 - An explicit URL always wins over the region (:func:`resolve`); it must be
-  ``http``/``https`` with a host and no query, fragment or credentials. A
-  trailing ``/`` is dropped.
+  ``http``/``https`` with a host and no query, fragment, credentials,
+  whitespace or control characters (:func:`url_problem` says which rule a URL
+  breaks). A trailing ``/`` is dropped.
 - :func:`batch_detail_path` percent-encodes the project ID: it is never
   interpolated raw into a path.
 
@@ -22,20 +24,25 @@ from urllib.parse import quote, urlsplit
 
 __all__ = [
     "EU_REGIONS",
+    "REGION_PATTERN",
     "Kind",
     "batch_detail_path",
     "drs_endpoint",
     "iam_endpoint",
     "iam_tokens_url",
     "resolve",
+    "url_problem",
     "validate_region",
     "validate_url",
 ]
 
 Kind = Literal["drs", "iam"]
 
-_REGION_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+REGION_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_REGION_RE = re.compile(REGION_PATTERN)
 _MAX_REGION = 64
+_MAX_URL = 2048
+_NO_CONTROL_RE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 DEFAULT_DOMAIN = "myhuaweicloud.com"
 EU_DOMAIN = "myhuaweicloud.eu"
 EU_REGIONS = frozenset({"eu-west-101"})
@@ -64,25 +71,37 @@ def iam_endpoint(region: str) -> str:
     return _host("iam", region)
 
 
-def validate_url(url: str) -> str:
-    """An endpoint URL without its trailing ``/``; ValueError unless http(s) with a host only."""
-    text = url.strip() if isinstance(url, str) else ""
+def url_problem(value: str) -> str | None:
+    """What is wrong with an endpoint URL (``"must name a host"``, ...), or None."""
+    if (
+        not isinstance(value, str)
+        or len(value) > _MAX_URL
+        or not _NO_CONTROL_RE.match(value)
+        or any(ch.isspace() for ch in value)
+    ):
+        return "must be an http or https URL without spaces or control characters"
     try:
-        parts = urlsplit(text)
-        port = parts.port  # raises ValueError on a bad port
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
     except ValueError:
-        raise ValueError(f"invalid endpoint URL {url!r}") from None
+        return "must be an http or https URL"
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"invalid endpoint URL {url!r}: the scheme must be http or https")
+        return "must be an http or https URL"
     if not parts.hostname:
-        raise ValueError(f"invalid endpoint URL {url!r}: no host")
+        return "must name a host"
     if parts.username is not None or parts.password is not None:
-        raise ValueError("invalid endpoint URL: credentials in a URL are not accepted")
-    if parts.query or parts.fragment or "?" in text or "#" in text:
-        raise ValueError(f"invalid endpoint URL {url!r}: no query or fragment allowed")
-    if any(ch.isspace() for ch in text):
-        raise ValueError(f"invalid endpoint URL {url!r}: whitespace")
-    del port
+        return "must not contain user info"
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return "must not contain a query or fragment"
+    return None
+
+
+def validate_url(url: str) -> str:
+    """An endpoint URL without its trailing ``/``; ValueError naming the broken rule."""
+    text = url.strip() if isinstance(url, str) else ""
+    problem = url_problem(text)
+    if problem:
+        raise ValueError(f"invalid endpoint URL: {problem}")
     return text.rstrip("/")
 
 

@@ -15,8 +15,10 @@ Every error carries what the service said and nothing it was sent::
 Attributes on every error: ``code`` (the API's ``error_code`` or ``None``),
 ``http_status`` (or ``None`` without an answer), ``request_id`` (the
 ``X-Request-Id`` response header or ``None``), ``api_message`` (the API's
-``error_msg``/``error_message``, truncated), and ``reason``: the CamelCase
-condition reason the operator shows on the resource.
+``error_msg``/``error_message``, truncated), and ``retryable`` (whether the
+caller should back off and try again). Which condition reason each kind
+shows on a DrsJob is the operator's business
+(:data:`drs_operator.domain.observations.ERROR_REASONS`), not this package's.
 
 ``str(error)`` is safe to log: it is built only from those attributes, never
 from request headers or bodies, so no credential can reach it.
@@ -61,7 +63,6 @@ def _clip(text: str | None) -> str | None:
 class DrsError(Exception):
     """Any failure of a DRS call."""
 
-    reason: str = "ApiError"
     retryable: bool = False
 
     def __init__(
@@ -100,14 +101,12 @@ class DrsError(Exception):
 class DrsTransportError(DrsError):
     """No usable HTTP answer: connection refused or reset, timeout, TLS failure."""
 
-    reason = "Unreachable"
     retryable = True
 
 
 class DrsThrottledError(DrsError):
     """The gateway or the service asks us to slow down."""
 
-    reason = "Throttled"
     retryable = True
 
     def __init__(self, summary: str, *, retry_after: float | None = None, **kwargs: object) -> None:
@@ -118,13 +117,9 @@ class DrsThrottledError(DrsError):
 class DrsAuthError(DrsError):
     """The token or signature was refused (invalid, expired, revoked, clock skew)."""
 
-    reason = "AuthFailed"
-
 
 class DrsPermissionError(DrsError):
     """Authenticated, but not allowed (no permission, wrong project ID)."""
-
-    reason = "PermissionDenied"
 
 
 class DrsNotFoundError(DrsError):
@@ -134,8 +129,6 @@ class DrsNotFoundError(DrsError):
     it may be empty when the service did not say which IDs (then the caller
     isolates them, e.g. by splitting the batch).
     """
-
-    reason = "NotFound"
 
     def __init__(
         self,
@@ -151,18 +144,14 @@ class DrsNotFoundError(DrsError):
 class DrsServerError(DrsError):
     """The service is in trouble (5xx, 422 DRS.M00004)."""
 
-    reason = "ApiError"
     retryable = True
 
 
 class DrsParseError(DrsError):
     """The body is not what the API promises (not JSON, wrong shapes, truncated)."""
 
-    reason = "InvalidResponse"
     retryable = True
 
 
 class DrsRequestError(DrsError):
     """The service refused the request itself (an unclassified 4xx)."""
-
-    reason = "ApiError"

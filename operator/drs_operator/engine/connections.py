@@ -4,11 +4,14 @@ A connection is (endpoint, project, credentials): every DrsJob that resolves
 to the same three shares one DRS client, one auth (so one IAM token), one
 rate limit and one backoff, and its task IDs are batched together.
 
-Credentials Secrets are read by name only (never listed or watched), cached
-for ``secret_cache_ttl`` and re-read after it or after an auth error, so a
-rotated Secret takes effect on a following refresh. A Secret whose contents
-changed yields a new connection (a new fingerprint); the old one, with its
-token, is closed once unused.
+Credentials Secrets come from :class:`~drs_operator.engine.secrets.SecretCache`
+(read by name, cached for ``secret_cache_ttl``, re-read after it or after an
+auth error), so a rotated Secret takes effect on a following refresh. A
+Secret whose contents changed yields a new connection (a new fingerprint);
+the old one, with its token, is closed by :meth:`Connections.sweep` once
+nobody used it for ``IDLE_CLOSE_AFTER`` seconds. TLS trust comes from
+:func:`drs_operator.drs.tls.ssl_verify` (the Secret's ``caBundle``, else
+``--ca-bundle``, else the system's CAs).
 
 The fingerprint is a keyed hash of the credential values: it identifies a
 connection without holding or revealing them.
@@ -16,7 +19,6 @@ connection without holding or revealing them.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -24,42 +26,33 @@ import os
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from drs_operator.domain.spec import (
-    Credentials,
-    CredentialsError,
-    decode_secret_data,
-    parse_credentials,
+from drs_operator.domain.batching import ConnectionKey
+from drs_operator.domain.conditions import (
+    REASON_CREDENTIALS_INVALID,
+    REASON_CREDENTIALS_MISSING,
+    REASON_UNREACHABLE,
 )
+from drs_operator.domain.credentials import Credentials, CredentialsError, parse_credentials
 from drs_operator.drs import endpoints
 from drs_operator.drs.auth import build_auth
-from drs_operator.drs.client import CallRecord, DrsClient
-from drs_operator.drs.errors import DrsTransportError
-from drs_operator.engine.kube import KubeApi, KubeError
+from drs_operator.drs.classify import CallRecord
+from drs_operator.drs.client import DrsClient
+from drs_operator.drs.tls import ssl_verify
+from drs_operator.engine.kube import KubeApi
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.registry import JobRecord
+from drs_operator.engine.secrets import SecretCache
 from drs_operator.engine.settings import Settings
 from drs_operator.engine.throttling import Pacer
 
 logger = logging.getLogger(__name__)
 
-REASON_SECRET_UNREADABLE = "CredentialsUnavailable"
 IDLE_CLOSE_AFTER = 300.0
 _FINGERPRINT_KEY = os.urandom(32)  # per process: fingerprints mean nothing outside it
-
-
-@dataclass(frozen=True)
-class ConnectionKey:
-    endpoint: str
-    project_id: str
-    fingerprint: str
-
-    def __str__(self) -> str:  # safe to log
-        return f"{self.endpoint} project {self.project_id}"
 
 
 class Connection:
@@ -119,45 +112,12 @@ class Connections:
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
-        self._secrets: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = {}
-        self._secret_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.secrets = SecretCache(kube=kube, ttl=settings.writing.secret_cache_ttl, clock=clock)
         self._connections: dict[ConnectionKey, Connection] = {}
         self._resolved: dict[tuple[Any, ...], tuple[dict[str, str], Connection]] = {}
 
     def __len__(self) -> int:
         return len(self._connections)
-
-    # -- Secrets -------------------------------------------------------------------------
-
-    async def _secret_values(self, namespace: str, name: str) -> dict[str, str] | None:
-        key = (namespace, name)
-        cached = self._secrets.get(key)
-        if cached and cached[0] > self._clock():
-            return cached[1]
-        lock = self._secret_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            cached = self._secrets.get(key)
-            if cached and cached[0] > self._clock():
-                return cached[1]
-            try:
-                secret = await self._kube.get_secret(namespace, name)
-            except KubeError as exc:
-                raise CredentialsError(
-                    f"Secret {namespace}/{name} could not be read: HTTP {exc.status or '-'}"
-                    f" {exc.reason or ''}".rstrip(),
-                    reason=REASON_SECRET_UNREADABLE,
-                ) from None
-            values = (
-                None
-                if secret is None
-                else decode_secret_data(secret.get("data") or {}, secret_name=name)
-            )
-            self._secrets[key] = (self._clock() + self._settings.writing.secret_cache_ttl, values)
-            return values
-
-    def forget_secret(self, namespace: str, name: str) -> None:
-        """Re-read this Secret on next use (after an auth error)."""
-        self._secrets.pop((namespace, name), None)
 
     # -- connections ---------------------------------------------------------------------
 
@@ -171,13 +131,14 @@ class Connections:
         spec = record.spec
         if spec is None:
             return None
-        secret = self._secrets.get((record.namespace, spec.credentials_name))
-        if secret is None or secret[0] <= self._clock() or secret[1] is None:
+        cached = self.secrets.fresh((record.namespace, spec.credentials_name))
+        values = cached[0] if cached is not None else None
+        if values is None:
             return None
         memo = self._resolved.get(
             (record.namespace, spec.credentials_name, spec.project_id, spec.region, spec.endpoint)
         )
-        if memo is None or memo[0] is not secret[1]:
+        if memo is None or memo[0] is not values:
             return None
         known = memo[1]
         if self._connections.get(known.key) is not known:
@@ -192,13 +153,13 @@ class Connections:
             return known
         spec = record.spec
         assert spec is not None, "resolve() needs a valid spec"
-        values = await self._secret_values(record.namespace, spec.credentials_name)
+        values = await self.secrets.values(record.namespace, spec.credentials_name)
         memo_key = (record.namespace, spec.credentials_name, spec.project_id, spec.region,
                     spec.endpoint)  # fmt: skip
         if values is None:
             raise CredentialsError(
                 f"Secret {record.namespace}/{spec.credentials_name} not found",
-                reason="CredentialsMissing",
+                reason=REASON_CREDENTIALS_MISSING,
             )
         credentials = parse_credentials(
             values,
@@ -210,7 +171,7 @@ class Connections:
         try:
             endpoint = endpoints.resolve(credentials.endpoint, credentials.region, "drs")
         except ValueError as exc:
-            raise CredentialsError(str(exc), reason="CredentialsInvalid") from None
+            raise CredentialsError(str(exc), reason=REASON_CREDENTIALS_INVALID) from None
         project_id = credentials.project_id or ""
         key = ConnectionKey(endpoint, project_id, _fingerprint(credentials, endpoint))
         connection = self._connections.get(key)
@@ -224,17 +185,15 @@ class Connections:
         return connection
 
     def _verify(self, credentials: Credentials) -> bool | ssl.SSLContext:
-        if credentials.ca_bundle:
-            try:
-                return ssl.create_default_context(cadata=credentials.ca_bundle)
-            except (ssl.SSLError, ValueError):
+        try:
+            return ssl_verify(ca_pem=credentials.ca_bundle, ca_file=self._settings.http.ca_bundle)
+        except ValueError as exc:
+            if credentials.ca_bundle:
                 raise CredentialsError(
                     "Secret key caBundle is not a valid PEM certificate bundle",
-                    reason="CredentialsInvalid",
+                    reason=REASON_CREDENTIALS_INVALID,
                 ) from None
-        if self._settings.http.ca_bundle:
-            return ssl.create_default_context(cafile=self._settings.http.ca_bundle)
-        return True
+            raise CredentialsError(f"--ca-bundle: {exc}", reason=REASON_UNREACHABLE) from None
 
     def _connect(self, key: ConnectionKey, credentials: Credentials) -> Connection:
         http = self._settings.http
@@ -249,7 +208,7 @@ class Connections:
                 on_refresh=lambda outcome: self._metrics.token_refreshes.labels(outcome).inc(),
             )
         except ValueError as exc:
-            raise CredentialsError(str(exc), reason="CredentialsInvalid") from None
+            raise CredentialsError(str(exc), reason=REASON_CREDENTIALS_INVALID) from None
         try:
             client = DrsClient(
                 endpoint=key.endpoint,
@@ -263,7 +222,7 @@ class Connections:
             )
         except ValueError as exc:  # e.g. a proxy scheme the transport cannot use
             raise CredentialsError(
-                f"DRS endpoint cannot be used: {exc}", reason=DrsTransportError.reason
+                f"DRS endpoint cannot be used: {exc}", reason=REASON_UNREACHABLE
             ) from None
         pacer = Pacer(
             rate=self._settings.batching.rate_limit,
@@ -281,7 +240,7 @@ class Connections:
     def on_auth_error(self, connection: Connection) -> None:
         """Re-read the Secrets behind this connection and drop its token."""
         for namespace, name in connection.secrets:
-            self.forget_secret(namespace, name)
+            self.secrets.forget(namespace, name)
         connection.invalidate_token()
 
     async def sweep(self) -> None:
@@ -294,9 +253,7 @@ class Connections:
         for memo_key, (_, connection) in list(self._resolved.items()):
             if self._connections.get(connection.key) is not connection:
                 del self._resolved[memo_key]
-        for skey, (expires, _) in list(self._secrets.items()):
-            if expires < now - IDLE_CLOSE_AFTER:
-                self._secrets.pop(skey, None)
+        self.secrets.sweep(older_than=IDLE_CLOSE_AFTER)
 
     async def aclose(self) -> None:
         connections, self._connections = list(self._connections.values()), {}

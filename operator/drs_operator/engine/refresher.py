@@ -31,24 +31,19 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from drs_operator.domain.batching import Batch, halves, plan_batches
+from drs_operator.domain import observations as facts
+from drs_operator.domain.batching import Batch, ConnectionKey, halves, plan_batches
 from drs_operator.domain.cadence import Pace, base_interval, next_interval
-from drs_operator.domain.conditions import (
-    REASON_INVALID_SPEC,
-    REASON_SUSPENDED,
-)
-from drs_operator.domain.mapping import Failed, Missing, Observation, Observed
-from drs_operator.domain.phases import Group, group_of
-from drs_operator.domain.spec import CredentialsError
+from drs_operator.domain.credentials import CredentialsError
+from drs_operator.domain.observations import Failed, Missing, Observation, Observed, pace_of
 from drs_operator.drs.errors import (
-    NOT_FOUND_CODES,
     DrsAuthError,
     DrsError,
     DrsNotFoundError,
     DrsRequestError,
     DrsThrottledError,
 )
-from drs_operator.engine.connections import Connection, ConnectionKey, Connections
+from drs_operator.engine.connections import Connection, Connections
 from drs_operator.engine.metrics import Metrics, bounded_code
 from drs_operator.engine.registry import JobRecord, Registry
 from drs_operator.engine.settings import Settings
@@ -58,21 +53,7 @@ logger = logging.getLogger(__name__)
 
 THROTTLE_ATTEMPTS = 3
 SUSTAINED = 2  # consecutive throttles after which a connection counts as throttled
-MESSAGE_SUSPENDED = "Refreshing is suspended by spec.suspend"
 Target = tuple[ConnectionKey, str]
-
-
-def pace_of(observation: Observation) -> Pace:
-    if isinstance(observation, Observed):
-        group = group_of(observation.job.status)
-        if group is Group.IN_PROGRESS:
-            return Pace.IN_PROGRESS
-        if group in (Group.FAILED, Group.FINISHED):
-            return Pace.FAILED
-        return Pace.STEADY
-    if isinstance(observation, Missing):
-        return Pace.FAILED
-    return Pace.ERROR
 
 
 class Refresher:
@@ -106,7 +87,6 @@ class Refresher:
             kind: metrics.jobs_refreshed.labels(kind.__name__.lower())
             for kind in (Observed, Missing, Failed)
         }
-        self.passes = 0
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -147,14 +127,9 @@ class Refresher:
             if pending:
                 await asyncio.wait(pending, timeout=1)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
     # -- one pass ----------------------------------------------------------------------------
 
     async def refresh_once(self) -> None:
-        self.passes += 1
         records = self._registry.take_due(lead=self._settings.cadence.lead)
         if not records:
             return
@@ -182,18 +157,18 @@ class Refresher:
     ) -> None:
         for record in records:
             if record.spec is None:
-                message = str(record.spec_error) if record.spec_error else "invalid spec"
-                await self._finish(record, Failed(REASON_INVALID_SPEC, message), Pace.FAILED)
+                error = record.spec_error
+                await self._finish(record, facts.invalid_spec(str(error) if error else None))
                 continue
             if record.spec.suspend:
-                await self._finish(record, Failed(REASON_SUSPENDED, MESSAGE_SUSPENDED), Pace.FAILED)
+                await self._finish(record, facts.suspended())
                 continue
             try:
                 connection = self._connections.cached(record) or await self._connections.resolve(
                     record
                 )
             except CredentialsError as exc:
-                await self._finish(record, Failed(exc.reason, str(exc)), Pace.ERROR)
+                await self._finish(record, Failed(exc.reason, str(exc)))
                 continue
             record.connection_key = connection.key
             connections[connection.key] = connection
@@ -259,29 +234,23 @@ class Refresher:
                     observations = await self._query(connection, batch.job_ids)
             except Exception as exc:  # never leave jobs in flight forever
                 logger.exception("Batch on %s failed unexpectedly", connection.key)
-                observations = {
-                    i: Failed("ApiError", f"internal error: {type(exc).__name__}")
-                    for i in batch.job_ids
-                }
+                observations = dict.fromkeys(batch.job_ids, facts.internal_error(exc))
             writes: list[Coroutine[Any, Any, None]] = []
             for job_id in batch.job_ids:
-                observation = observations.get(job_id) or Failed(
-                    "ApiError", "no answer for this job"
-                )
+                observation = observations.get(job_id) or facts.no_answer()
                 target = (connection.key, job_id)
                 if isinstance(observation, Missing):
                     self._missing.add(target)
                 elif isinstance(observation, Observed):
                     self._missing.discard(target)
-                pace = pace_of(observation)
                 for record in targets.get(target, ()):
                     # Most refreshes change nothing: decide synchronously and only
                     # start a coroutine for the records that need a write.
                     pending = self._writer.prepare(record, observation)
                     if pending is None:
-                        self._done(record, observation, pace, connection)
+                        self._done(record, observation, connection)
                     else:
-                        writes.append(self._write(record, pending, observation, pace, connection))
+                        writes.append(self._write(record, pending, observation, connection))
             if writes:
                 await asyncio.gather(*writes)
 
@@ -290,35 +259,26 @@ class Refresher:
         record: JobRecord,
         pending: Pending,
         observation: Observation,
-        pace: Pace,
         connection: Connection | None,
     ) -> None:
         try:
             await self._writer.write(record, pending)
         finally:
-            self._done(record, observation, pace, connection)
+            self._done(record, observation, connection)
 
-    async def _finish(
-        self,
-        record: JobRecord,
-        observation: Observation,
-        pace: Pace,
-        connection: Connection | None = None,
-    ) -> None:
+    async def _finish(self, record: JobRecord, observation: Observation) -> None:
+        """A refresh that made no call (bad spec, suspended, unusable credentials)."""
         try:
             await self._writer.apply(record, observation)
         finally:
-            self._done(record, observation, pace, connection)
+            self._done(record, observation, None)
 
     def _done(
-        self,
-        record: JobRecord,
-        observation: Observation,
-        pace: Pace,
-        connection: Connection | None,
+        self, record: JobRecord, observation: Observation, connection: Connection | None
     ) -> None:
         """Count the refresh and schedule the next one by what was observed."""
         self._refreshed[type(observation)].inc()
+        pace = pace_of(observation)
         override = record.spec.refresh_interval if record.spec else None
         delay = next_interval(
             pace, settings=self._settings.cadence, override=override, rng=self._rng
@@ -362,28 +322,18 @@ class Refresher:
         except DrsRequestError as exc:
             if len(ids) > 1:  # maybe one bad ID spoils the batch: isolate it
                 return await self._split(connection, ids)
-            return {ids[0]: Failed(exc.reason, exc.describe())}
+            return {ids[0]: facts.failure(exc)}
         except DrsAuthError as exc:
             self._connections.on_auth_error(connection)
-            return dict.fromkeys(ids, Failed(exc.reason, exc.describe()))
+            return dict.fromkeys(ids, facts.failure(exc))
         except DrsError as exc:
+            failed = facts.failure(exc)
             if exc.retryable and not isinstance(exc, DrsThrottledError):
-                self._backoff(connection, exc.reason.lower(), None)
-            failed = Failed(exc.reason, exc.describe())
+                self._backoff(connection, failed.reason.lower(), None)
             return dict.fromkeys(ids, failed)
 
-        observations: dict[str, Observation] = {}
-        for job_id, job in result.jobs.items():
-            observations[job_id] = Observed(job)
-        for job_id, (code, message) in result.errors.items():
-            if code in NOT_FOUND_CODES:
-                observations[job_id] = Missing(code, message, result.request_id)
-            else:
-                text = f"the service reported an error for this task: {message or code}"
-                if code or result.request_id:
-                    text += f" (code {code or '-'}, request {result.request_id or '-'})"
-                observations[job_id] = Failed("ApiError", text)
-        unanswered = [i for i in ids if i not in observations]
+        observations = facts.observe(result)
+        unanswered = result.unanswered
         if unanswered and len(ids) > 1:
             # Re-ask each alone: a dropped ID is only "missing" if it stays away.
             for job_id in unanswered:
@@ -393,25 +343,17 @@ class Refresher:
             # so one flaky answer does not mark a healthy task deleted.
             return await self._query(connection, ids, confirm=False)
         elif unanswered:
-            observations[unanswered[0]] = Missing(
-                None, "the service returned no record for this task", result.request_id
-            )
+            observations[unanswered[0]] = facts.unanswered(result.request_id)
         return observations
 
     async def _not_found(
         self, connection: Connection, ids: Sequence[str], exc: DrsNotFoundError
     ) -> dict[str, Observation]:
-        named = [i for i in ids if i in exc.missing]
-        observations: dict[str, Observation] = {
-            i: Missing(exc.missing[i][0] or exc.code, exc.missing[i][1], exc.request_id)
-            for i in named
-        }
-        rest = [i for i in ids if i not in exc.missing]
+        observations = facts.named_missing(exc, ids)
+        rest = [i for i in ids if i not in observations]
         if not rest:
             return observations
-        if len(ids) == 1:
-            return {ids[0]: Missing(exc.code, exc.api_message, exc.request_id)}
-        if named:
+        if observations:  # the named ones are gone; ask again about the others
             observations.update(await self._query(connection, rest))
             return observations
         return await self._split(connection, ids)

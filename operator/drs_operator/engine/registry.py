@@ -20,10 +20,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from drs_operator.domain.batching import ConnectionKey
 from drs_operator.domain.cadence import Pace
 from drs_operator.domain.spec import JobSpec, SpecError, parse_spec
 
 Key = tuple[str, str]  # (namespace, name)
+# (hash of the observation, generation, resourceVersion) a status was computed from.
+WriteMemo = tuple[int, int | None, str | None]
 
 
 Summary = tuple[Any, tuple[tuple[Any, Any], ...]]  # (phase, ((condition type, status), ...))
@@ -64,8 +67,10 @@ class JobRecord:
     deleted: bool = False
     token: int = 0  # bumps on every reschedule; stale heap entries are skipped
     again: bool = False  # changed while in flight: refresh again right after
-    connection_key: Any = None  # the connection it resolved to last time (for batching)
-    applied: Any = None  # (observation hash, generation, resourceVersion) last mapped
+    # Owned by the refresher: the connection this job resolved to last (for batching).
+    connection_key: ConnectionKey | None = None
+    # Owned by the status writer: what the current status was last computed from.
+    written_from: WriteMemo | None = None
 
     @property
     def key(self) -> Key:
@@ -81,10 +86,6 @@ class JobRecord:
     def status(self, value: Mapping[str, Any]) -> None:
         self.status_json = _encode(value)
         self.summary = _summary(value)
-
-    @property
-    def job_id(self) -> str | None:
-        return self.spec.job_id if self.spec else None
 
 
 def _rv(value: str | None) -> int | None:
@@ -212,13 +213,11 @@ class Registry:
         if delay <= 0:
             self.wakeup.set()
 
-    def take_due(self, *, limit: int | None = None, lead: float = 0.0) -> list[JobRecord]:
+    def take_due(self, *, lead: float = 0.0) -> list[JobRecord]:
         """The jobs due now, or within ``lead`` seconds (marked in flight), soonest first."""
         until = self._clock() + lead
         taken: list[JobRecord] = []
         while self._heap and self._heap[0][0] <= until:
-            if limit is not None and len(taken) >= limit:
-                break
             _, _, key, token = heapq.heappop(self._heap)
             record = self._records.get(key)
             if record is None or record.token != token or record.in_flight:

@@ -1,11 +1,15 @@
 """The operator's settings, as documented groups.
 
-Every setting is a flag of ``drs-operator run`` and an environment variable
-``DRS_OPERATOR_<NAME>`` (upper case, dashes as underscores); a flag wins over
-the environment, the environment over the default. Durations are written as
-``500ms``, ``30s``, ``5m``, ``1h``.
+Every setting in :data:`OPTIONS` is a flag of ``drs-operator run`` and an
+environment variable ``DRS_OPERATOR_<NAME>`` (upper case, dashes as
+underscores); a flag wins over the environment, the environment over the
+default. Durations are written as ``500ms``, ``30s``, ``5m``, ``1h``,
+``1h30m`` (:func:`drs_operator.domain.formats.parse_duration`), or as a bare
+number of seconds. A few internal tuning values have no flag: the
+refresher's ``cadence.tick`` and ``cadence.lead`` and the backoff's
+``factor`` (their defaults are what the benchmarks measure).
 
-The table below is the single source: the CLI builds its flags from it, the
+:data:`OPTIONS` is the single source: the CLI builds its flags from it, the
 Helm chart and the README document the same names.
 """
 
@@ -14,27 +18,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from drs_operator.domain.cadence import CadenceSettings
+from drs_operator.domain.formats import is_dns1123_subdomain, parse_duration
 
 ENV_PREFIX = "DRS_OPERATOR_"
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
 
 def parse_seconds(text: str | float | int) -> float:
-    """``"30s"`` → 30.0; ``"5m"`` → 300.0; a bare number is seconds."""
+    """``"30s"`` → 30.0; ``"1h30m"`` → 5400.0; a bare number is seconds."""
     if isinstance(text, int | float):
         return float(text)
-    match = _DURATION_RE.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 30s, 5m, 1h)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return parse_duration(text, bare_seconds=True)
+    except ValueError as exc:
+        raise ValueError(f"not a duration: {text!r} ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def _choice(*choices: str) -> Callable[[str], str]:
 
 
 def _name(text: str) -> str:
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", text) or len(text) > 253:
+    if not is_dns1123_subdomain(text):
         raise ValueError(f"not a valid Kubernetes name: {text!r}")
     return text
 

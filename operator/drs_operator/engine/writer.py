@@ -22,7 +22,8 @@ from typing import Any
 
 from drs_operator import GROUP, KIND, VERSION
 from drs_operator.domain.events import EventSpec, transition_events
-from drs_operator.domain.mapping import Observation, Observed, compute_status, status_patch
+from drs_operator.domain.mapping import compute_status, status_patch
+from drs_operator.domain.observations import Observation, Observed
 from drs_operator.engine.kube import KubeApi, KubeError
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.registry import JobRecord, Registry
@@ -87,7 +88,7 @@ class StatusWriter:
         if record.deleted:
             return None
         memo = (_fingerprint(observation), record.generation, record.resource_version)
-        if record.applied == memo:
+        if record.written_from == memo:
             self._unchanged.inc()
             return None
         current = record.status or None
@@ -96,7 +97,7 @@ class StatusWriter:
         )
         patch = status_patch(current, new)
         if patch is None:
-            record.applied = memo
+            record.written_from = memo
             self._unchanged.inc()
             return None
         return Pending(current=current, new=new, patch=patch, fingerprint=memo[0])
@@ -128,7 +129,11 @@ class StatusWriter:
                     return False
                 self._metrics.status_writes.labels("written").inc()
                 self._registry.written(record, obj)
-                record.applied = (pending.fingerprint, record.generation, record.resource_version)
+                record.written_from = (
+                    pending.fingerprint,
+                    record.generation,
+                    record.resource_version,
+                )
                 if self._events:
                     for event in transition_events(pending.current, pending.new):
                         await self._post(record, event)
