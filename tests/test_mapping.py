@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drs_operator.domain import conditions as c
-from drs_operator.domain.mapping import OWNED_KEYS, compute_status, status_patch
+from drs_operator.domain.mapping import OWNED_KEYS, compute_status
 from drs_operator.domain.observations import Failed, Missing, Observation, Observed
+from drs_operator.domain.patching import status_patch
 from drs_operator.domain.phases import ALL_STATUSES
 from drs_operator.drs.models import JobDetail, parse_batch_detail
 
@@ -697,7 +698,8 @@ def test_endpoint_address_for_the_printer_columns(
 def test_a_standing_failure_is_not_rewritten_for_a_new_request_id(
     first: Failed | Missing, second: Failed | Missing, writes: bool
 ) -> None:
-    from drs_operator.domain.mapping import compute_status, status_patch
+    from drs_operator.domain.mapping import compute_status
+    from drs_operator.domain.patching import status_patch
 
     once = compute_status(current=None, observation=first, generation=1, now=T0)
     twice = compute_status(current=once, observation=second, generation=1, now=T0)

@@ -9,7 +9,6 @@ through the operator process.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from typing import Any
@@ -224,20 +223,24 @@ async def test_one_empty_answer_does_not_mark_a_healthy_task_gone(
     add_drsjob(cluster, "healthy", job_id)
     feed(operator, cluster)
     await cycle(operator)
-    # The next answer is empty, the ones after it are not (a flaky server).
+    # The next answer is empty, the ones after it are not (a flaky server): the fault
+    # is cleared as the simulator records its first answer, before the client reads it.
     simulator.faults.empty_results_ratio = 1.0
     make_all_due(operator)
     calls = simulator.stats.batch_detail_calls
+    record = simulator.stats.record
 
-    async def clear_after_first() -> None:
-        while simulator.stats.batch_detail_calls == calls:  # noqa: ASYNC110 (the fault flips mid-cycle)
-            await asyncio.sleep(0.001)
-        simulator.faults.empty_results_ratio = 0.0
+    def clear_after_first(entry: Any, *, batch_detail: bool) -> None:
+        record(entry, batch_detail=batch_detail)
+        if batch_detail:
+            simulator.faults.empty_results_ratio = 0.0
 
-    await asyncio.gather(cycle(operator), clear_after_first())
+    simulator.stats.record = clear_after_first  # type: ignore[method-assign]
+    await cycle(operator)
 
     assert status(cluster, "healthy")["taskStatus"] == "INCRE_TRANSFER_STARTED"
-    assert condition(status(cluster, "healthy"), "Synced")["status"] == "True"
+    synced = condition(status(cluster, "healthy"), "Synced")
+    assert synced["status"] == "True", synced
     assert simulator.stats.batch_detail_calls - calls == 2  # the empty answer, then one re-ask
 
 

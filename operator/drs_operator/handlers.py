@@ -1,38 +1,32 @@
 """kopf's side: the watch of DrsJobs feeding the operator, and the lifecycle.
 
 The only module that imports kopf. The handlers are thin: convert, call the
-domain code, return. kopf is configured to write nothing on DrsJobs: only an
-event-watching handler is registered (no change handlers, so no diff-base
-annotations; no deletion handlers or daemons, so no finalizers); progress
-and diff-base storages are set to status-less no-ops as a second guard;
+engine, return. kopf writes nothing on DrsJobs: only an event-watching
+handler is registered (no change handlers, so kopf never stores progress or
+a diff-base annotation; no deletion handlers or daemons, so no finalizers);
 posting of log messages as Kubernetes events is off (the operator posts its
 own events); peering and cluster scanning are off (no CRDs or namespaces to
-list, so least-privilege RBAC suffices).
+list, so least-privilege RBAC suffices). kopf logs in with the same cluster
+and identity as the operator's own client
+(:func:`drs_operator.engine.kubeconfig.load`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from drs_operator import GROUP, PLURAL, VERSION
+from drs_operator.domain.patching import plain
 from drs_operator.engine.app import Operator
+from drs_operator.engine.kube import bearer_header as _bearer
+from drs_operator.engine.kubeconfig import load as load_kubeconfig
 from drs_operator.engine.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def configure_kopf(settings: kopf.OperatorSettings) -> None:
@@ -53,18 +47,27 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # A fresh registry has no default login handlers. An explicit kubeconfig
-        # ($KUBECONFIG, or --kubeconfig) wins even inside a pod; otherwise the
-        # kubernetes package's loaders (in-cluster service account, then
-        # ~/.kube/config) — the same choice as drs_operator.engine.kube makes.
-        if os.environ.get("KUBECONFIG"):
-            return kopf.login_with_kubeconfig(**kwargs)
-        return kopf.login_via_client(**kwargs)
+    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+        # A fresh registry has no default login handlers: kopf connects as the
+        # operator's own client does, whatever the source (file, exec plugin, pod).
+        config = load_kubeconfig().configuration
+        header = _bearer(config)
+        scheme, _space, token = (header or "").rpartition(" ")
+        return kopf.ConnectionInfo(
+            server=config.host,
+            ca_path=config.ssl_ca_cert,
+            insecure=not config.verify_ssl,
+            username=config.username or None,
+            password=config.password or None,
+            scheme=scheme or None,
+            token=token or None,
+            certificate_path=config.cert_file,
+            private_key_path=config.key_file,
+            trust_env=settings.networking.trust_env,
+        )
 
     @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure_kopf(settings)
+    async def startup(**_: Any) -> None:
         await operator.start()
 
     @kopf.on.cleanup(registry=registry)
@@ -74,7 +77,7 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def drsjob_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         # async: kopf runs sync handlers in a thread, and the registry belongs to the loop.
-        operator.observe(event_type=type, body=_plain(body))
+        operator.observe(event_type=type, body=plain(body))
 
     return registry
 

@@ -1,13 +1,17 @@
 """The ``drs-operator`` command line.
 
-Subcommands, each in its own module with ``configure(parser)`` and
+Subcommands, one module each in this package, with ``configure(parser)`` and
 ``execute(args) -> int``::
 
-    run       the operator                          drs_operator.cli.run
-    simulate  the DRS simulator server              drs_operator.cli.simulate
+    run       the operator                            drs_operator.cli.run
+    simulate  the DRS simulator server                drs_operator.cli.simulate
     demo      emulated cluster + simulator + operator drs_operator.cli.demo
-    get       the printer-column table of DrsJobs   drs_operator.cli.get
-    query     one batch-detail call, redacted JSON  drs_operator.cli.query
+    get       the printer-column table of DrsJobs     drs_operator.cli.get
+    query     one batch-detail call, redacted JSON    drs_operator.cli.query
+
+Parsers are built lazily: only the chosen subcommand's module is imported
+(``run`` loads nothing of the demo, the simulator or the emulator);
+``drs-operator --help`` lists the subcommands from :data:`COMMANDS` alone.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or input.
 """
@@ -36,22 +40,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (the first word that is one), if any."""
+    for word in argv:
+        if word in COMMANDS:
+            return word
+        if not word.startswith("-"):
+            return None  # an unknown word: argparse reports it
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser; only the subcommand named in ``argv`` gets its options (and its imports)."""
     parser = _Parser(prog="drs-operator", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    chosen = _chosen(argv)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(cmd)
-        cmd.set_defaults(_module=module)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.configure(cmd)
+            cmd.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(words).parse_args(words)
     try:
         return int(args._module.execute(args))
     except KeyboardInterrupt:

@@ -1,10 +1,11 @@
 """``drs-operator get``: list DrsJobs from any cluster as ``kubectl get drsjobs`` shows them.
 
-Connects like kubectl (``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``,
-else the in-cluster service account), lists ``drsjobs.drs.operators.dev/v1alpha1`` in one
-namespace (``-n``; default: the context's namespace, else ``default``) or in all (``-A``),
-or gets one by NAME, and prints the printer-column table of the packaged CRD
-(:mod:`drs_operator.domain.printing`), ``-o wide`` adding the priority-1 columns.
+Connects as the operator does (:mod:`drs_operator.engine.kubeconfig`: ``--kubeconfig``,
+else ``$KUBECONFIG``, else the in-cluster service account, else ``~/.kube/config``),
+lists ``drsjobs.drs.operators.dev/v1alpha1`` in one namespace (``-n``; default: the
+context's namespace, else ``default``) or in all (``-A``), or gets one by NAME, and
+prints the printer-column table of the packaged CRD (:mod:`drs_operator.domain.printing`),
+``-o wide`` adding the priority-1 columns.
 
 Exit codes: 0 success (an empty list prints ``No resources found ...`` on stderr), 1 a
 runtime failure (no kubeconfig, API unreachable, 401/403/404, ...: one line on stderr,
@@ -16,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 
 from drs_operator import GROUP, PLURAL, VERSION
 from drs_operator.domain.crd import printer_columns
 from drs_operator.domain.printing import render_table
+from drs_operator.engine.kubeconfig import KubeconfigError
+from drs_operator.engine.kubeconfig import load as load_kubeconfig
 
 PROG: Final = "drs-operator get"
-DEFAULT_NAMESPACE: Final = "default"
-DEFAULT_KUBECONFIG: Final = "~/.kube/config"
-SERVICEACCOUNT_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 PAGE_SIZE: Final = 500
 REQUEST_TIMEOUT: Final = (5.0, 30.0)  # connect, read (seconds)
 RESOURCE: Final = f"{PLURAL}.{GROUP}"
@@ -96,67 +94,18 @@ def execute(args: argparse.Namespace) -> int:
 # --- connection -------------------------------------------------------------------------------
 
 
-def _kubeconfig_path(explicit: str | None) -> str | None:
-    """The kubeconfig to load, or ``None`` for in-cluster."""
-    if explicit:
-        if not Path(explicit).expanduser().exists():
-            raise UsageError(f"kubeconfig {explicit} does not exist")
-        return explicit
-    env = os.environ.get("KUBECONFIG", "")
-    if env:
-        return env
-    if Path(DEFAULT_KUBECONFIG).expanduser().exists():
-        return str(Path(DEFAULT_KUBECONFIG).expanduser())
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return None
-    raise GetError(
-        f"no kubeconfig: pass --kubeconfig, set KUBECONFIG or create {DEFAULT_KUBECONFIG}"
-        " (or run inside a cluster)"
-    )
-
-
-def _context_namespace(path: str, context: str | None) -> str:
-    from kubernetes import config
-
-    contexts, current = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
-    chosen = current
-    if context is not None:
-        chosen = next((c for c in contexts if c.get("name") == context), None)
-    namespace = ((chosen or {}).get("context") or {}).get("namespace")
-    return str(namespace) if namespace else DEFAULT_NAMESPACE
-
-
 def connect(*, kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
     """A ``CustomObjectsApi`` for the chosen cluster and the default namespace."""
-    import yaml
-    from kubernetes import client, config
+    from kubernetes import client
 
-    configuration = client.Configuration()
-    path = _kubeconfig_path(kubeconfig)
     try:
-        if path is None:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            try:
-                namespace = SERVICEACCOUNT_NAMESPACE.read_text().strip() or DEFAULT_NAMESPACE
-            except OSError:
-                namespace = DEFAULT_NAMESPACE
-        else:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=path,
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-            namespace = _context_namespace(path, context)
-    except yaml.YAMLError:
-        raise UsageError(f"kubeconfig {path} is not valid YAML") from None
-    except config.ConfigException as exc:
-        raise GetError(f"invalid kubeconfig: {' '.join(str(exc).split())}") from None
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise GetError(f"cannot load kubeconfig {path}: {type(exc).__name__}: {exc}") from None
+        loaded = load_kubeconfig(kubeconfig, context=context)
+    except KubeconfigError as exc:
+        raise (UsageError if exc.usage else GetError)(str(exc)) from None
+    configuration = loaded.configuration
     configuration.retries = 0  # fail fast, as kubectl does, instead of urllib3's 3 retries
     api = client.CustomObjectsApi(client.ApiClient(configuration))
-    return api, namespace
+    return api, loaded.namespace
 
 
 # --- requests ---------------------------------------------------------------------------------

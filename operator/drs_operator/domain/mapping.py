@@ -2,8 +2,9 @@
 
 Observation returns facts (:class:`~drs_operator.domain.observations.Observed`,
 ``Missing``, ``Failed``); :func:`compute_status` is the one place that decides
-what they mean for the status. :func:`status_patch` turns the old and new status into a JSON
-merge patch, or None when there is nothing to write.
+what they mean for the status. :func:`drs_operator.domain.patching.status_patch`
+turns the old and new status into a JSON merge patch, or None when there is
+nothing to write.
 
 Rules:
 
@@ -65,7 +66,6 @@ __all__ = [
     "TASK_KEYS",
     "compute_status",
     "format_task_time",
-    "status_patch",
 ]
 
 
@@ -433,58 +433,3 @@ def compute_status(
     elif "observedGeneration" in old and old["observedGeneration"] is not None:
         status["observedGeneration"] = old["observedGeneration"]
     return {**foreign, **status}
-
-
-# ---------------------------------------------------------------- merge patch
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Deep equality that also tells True from 1 and 1 from 1.0."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
-
-
-def status_patch(
-    current: Mapping[str, Any] | None, new: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    """A JSON merge patch (RFC 7386) turning ``current`` into ``new``; None when equal.
-
-    Objects are diffed key by key (removed keys → ``None``; keys whose old
-    value is null count as absent); lists, such as ``conditions``, are
-    replaced whole when they differ.
-    """
-    patch = _diff(current if isinstance(current, Mapping) else {}, new)
-    return patch or None
-
-
-def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    patch: dict[str, Any] = {}
-    for key, value in new.items():
-        before = old.get(key)
-        if value is None:
-            if before is not None:
-                patch[key] = None
-        elif isinstance(value, Mapping) and isinstance(before, Mapping):
-            sub = _diff(before, value)
-            if sub:
-                patch[key] = sub
-        elif not _same(_plain(before), _plain(value)):
-            patch[key] = _plain(value)
-    for key, before in old.items():
-        if key not in new and before is not None:
-            patch[key] = None
-    return patch
-
-
-def _plain(value: Any) -> Any:
-    """Mappings → dicts and sequences (not strings) → lists, recursively."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value

@@ -1,10 +1,14 @@
 """The operator's own Kubernetes API client (besides kopf's watch).
 
-The one module that talks to the Kubernetes API: it reads credentials
-Secrets by name, merge-patches the ``/status`` subresource of DrsJobs, posts
-Events and lists DrsJobs. It is async (httpx) and configured by the
-``kubernetes`` package's loaders, so it reads the same kubeconfig or in-cluster
-service account as kopf and kubectl.
+The one module of the engine that talks to the Kubernetes API: it reads
+credentials Secrets by name, merge-patches the ``/status`` subresource of
+DrsJobs and posts Events (kopf, in :mod:`drs_operator.handlers`, watches
+DrsJobs; ``drs-operator get`` lists them with the ``kubernetes`` package's
+synchronous client). It is async (httpx) and configured by
+:func:`drs_operator.engine.kubeconfig.load`, the same choice of cluster and
+identity as kopf's login and ``drs-operator get``. A token that can expire
+(exec plugins, OIDC) is refreshed through the ``kubernetes`` package's hook
+at most every ``TOKEN_REFRESH_INTERVAL`` seconds, and at once after a 401.
 
 Errors: :class:`KubeError` with the HTTP status and the API's ``reason``;
 a 404 on a read or a status patch is answered with ``None`` (the object is
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 import urllib.parse
 from collections.abc import Mapping
 from types import TracebackType
@@ -23,10 +28,12 @@ from typing import Any
 import httpx
 
 from drs_operator import GROUP, PLURAL, VERSION
+from drs_operator.engine.kubeconfig import load as load_kubeconfig
 
 logger = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
+TOKEN_REFRESH_INTERVAL = 60.0  # seconds between runs of the kubeconfig's token hook
 
 
 class KubeError(Exception):
@@ -54,7 +61,7 @@ def drsjob_path(namespace: str | None, name: str | None = None, *, status: bool 
     return base
 
 
-def _bearer(configuration: Any) -> str | None:
+def bearer_header(configuration: Any) -> str | None:
     """The Authorization header value (kubernetes >= 36 keeps it under BearerToken)."""
     value = configuration.get_api_key_with_prefix(
         "BearerToken"
@@ -79,6 +86,7 @@ class KubeApi:
         self.default_namespace = default_namespace
         self._token = token
         self._token_refresher = token_refresher
+        self._refreshed_at: float | None = None
         if isinstance(verify, ssl.SSLContext) and cert:
             verify.load_cert_chain(*cert)
             cert = None
@@ -97,34 +105,9 @@ class KubeApi:
     def from_environment(
         cls, *, kubeconfig: str | None = None, context: str | None = None
     ) -> KubeApi:
-        """In-cluster service account when running in a pod, else the kubeconfig."""
-        import os
-
-        from kubernetes import client, config  # the loaders only; no sync calls
-
-        configuration = client.Configuration()
-        namespace = "default"
-        explicit = kubeconfig or context or os.environ.get("KUBECONFIG")
-        if not explicit and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
-            try:
-                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
-                    namespace = f.read().strip() or namespace
-            except OSError:
-                pass
-        else:
-            config.load_kube_config(
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
-            try:
-                _, active = config.list_kube_config_contexts(config_file=kubeconfig)
-                if context:
-                    contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
-                    active = next((c for c in contexts if c["name"] == context), active)
-                namespace = (active or {}).get("context", {}).get("namespace") or namespace
-            except Exception:  # the namespace is a convenience, the config loaded fine
-                pass
-
+        """A client for the cluster :func:`drs_operator.engine.kubeconfig.load` chooses."""
+        loaded = load_kubeconfig(kubeconfig, context=context)
+        configuration = loaded.configuration
         verify: bool | ssl.SSLContext = True
         if not configuration.verify_ssl:
             verify = False
@@ -133,17 +116,15 @@ class KubeApi:
         cert = None
         if configuration.cert_file and configuration.key_file:
             cert = (configuration.cert_file, configuration.key_file)
-        token = _bearer(configuration)
-        refresher = configuration.refresh_api_key_hook
         api = cls(
             server=configuration.host,
             verify=verify,
             cert=cert,
-            token=token,
-            default_namespace=namespace,
+            token=bearer_header(configuration),
+            default_namespace=loaded.namespace,
         )
-        if refresher is not None:
-            api._token_refresher = (refresher, configuration)
+        if configuration.refresh_api_key_hook is not None:
+            api._token_refresher = (configuration.refresh_api_key_hook, configuration)
         return api
 
     async def __aenter__(self) -> KubeApi:
@@ -162,14 +143,24 @@ class KubeApi:
 
     # -- plumbing ----------------------------------------------------------------------
 
+    def _refresh_token(self, *, force: bool = False) -> None:
+        """Run the kubeconfig's token hook (synchronous) when due, or at once with ``force``."""
+        if self._token_refresher is None:
+            return
+        now = time.monotonic()
+        if not force and self._refreshed_at is not None:
+            if now - self._refreshed_at < TOKEN_REFRESH_INTERVAL:
+                return
+        self._refreshed_at = now
+        hook, configuration = self._token_refresher
+        try:
+            hook(configuration)
+            self._token = bearer_header(configuration)
+        except Exception:  # keep the old token; the call will say if it is refused
+            logger.warning("Could not refresh the Kubernetes API token")
+
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        if self._token_refresher is not None:
-            hook, configuration = self._token_refresher
-            try:
-                hook(configuration)
-                self._token = _bearer(configuration)
-            except Exception:  # keep the old token; the call will say if it is refused
-                logger.warning("Could not refresh the Kubernetes API token")
+        self._refresh_token()
         headers = {"Accept": "application/json"}
         if self._token:
             headers["Authorization"] = self._token
@@ -188,19 +179,23 @@ class KubeApi:
         allow_404: bool = False,
     ) -> dict[str, Any] | None:
         extra = {"Content-Type": content_type} if content_type else None
-        try:
-            response = await self._http.request(
-                method,
-                path,
-                json=json,
-                content=content,
-                params=params,
-                headers=self._headers(extra),
-            )
-        except httpx.HTTPError as exc:
-            raise KubeError(
-                f"{method} {path}: Kubernetes API unreachable ({type(exc).__name__})"
-            ) from None
+        for attempt in (1, 2):
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    json=json,
+                    content=content,
+                    params=params,
+                    headers=self._headers(extra),
+                )
+            except httpx.HTTPError as exc:
+                raise KubeError(
+                    f"{method} {path}: Kubernetes API unreachable ({type(exc).__name__})"
+                ) from None
+            if response.status_code != 401 or self._token_refresher is None or attempt == 2:
+                break
+            self._refresh_token(force=True)  # an expired token: once more with a fresh one
         if response.status_code == 404 and allow_404:
             return None
         if response.status_code >= 400:

@@ -22,8 +22,9 @@ from typing import Any
 
 from drs_operator import GROUP, KIND, VERSION
 from drs_operator.domain.events import EventSpec, transition_events
-from drs_operator.domain.mapping import compute_status, status_patch
+from drs_operator.domain.mapping import compute_status
 from drs_operator.domain.observations import Observation, Observed
+from drs_operator.domain.patching import status_patch
 from drs_operator.engine.kube import KubeApi, KubeError
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.registry import JobRecord, Registry
