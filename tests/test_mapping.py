@@ -15,7 +15,8 @@ from drs_operator.domain.mapping import OWNED_KEYS, compute_status
 from drs_operator.domain.observations import Failed, Missing, Observation, Observed
 from drs_operator.domain.patching import status_patch
 from drs_operator.domain.phases import ALL_STATUSES
-from drs_operator.drs.models import JobDetail, parse_batch_detail
+from drs_operator.drs.models import JobDetail
+from drs_operator.drs.parsing import parse_batch_detail
 
 JOB_ID = "9a470239-2308-4bb5-a6bc-1040402fjb21"
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -658,7 +659,7 @@ def test_endpoint_address_for_the_printer_columns(
     endpoint: dict[str, object], address: str | None
 ) -> None:
     from drs_operator.domain.mapping import Observed, compute_status
-    from drs_operator.drs.models import parse_batch_detail
+    from drs_operator.drs.parsing import parse_batch_detail
 
     item = {"id": "9a470239-2308-4bb5-a6bc-1040402fjb21", "status": "INCRE_TRANSFER_STARTED"}
     job = parse_batch_detail({"results": [{**item, "source_endpoint": endpoint}]}).results[0]

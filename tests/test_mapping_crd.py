@@ -18,7 +18,7 @@ from drs_operator.domain.mapping import compute_status
 from drs_operator.domain.observations import Failed, Missing, Observed
 from drs_operator.domain.phases import ALL_STATUSES
 from drs_operator.domain.printing import columns_from_crd, evaluate
-from drs_operator.drs.models import parse_batch_detail
+from drs_operator.drs.parsing import parse_batch_detail
 from tests.test_crd import validate
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -10,17 +10,15 @@ import pytest
 from pydantic import ValidationError
 
 from drs_operator.drs.errors import DrsParseError
+from drs_operator.drs.lenient import parse_epoch_ms
 from drs_operator.drs.models import (
     BatchDetailRequest,
     BatchDetailResponse,
     EndPoint,
     JobDetail,
     PageReq,
-    is_item_error,
-    parse_batch_detail,
-    parse_epoch_ms,
-    parse_error_body,
 )
+from drs_operator.drs.parsing import is_item_error, parse_batch_detail, parse_error_body
 
 JOB_ID = "9a470239-2308-4bb5-a6bc-1040402fjb21"
 

@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 from drs_operator.domain.phases import ALL_STATUSES
 from drs_operator.drs.errors import DrsParseError
 from drs_operator.drs.models import (
+    MAX_ERROR_TEXT,
     BatchDetailResponse,
-    parse_batch_detail,
-    parse_clean_answer,
-    parse_error_body,
 )
+from drs_operator.drs.parsing import parse_batch_detail, parse_clean_answer, parse_error_body
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -103,7 +102,16 @@ def test_random_json_values(value: Any) -> None:
 @given(st.binary(max_size=200))
 def test_random_bytes(value: bytes) -> None:
     _parses_or_parse_error(value)
-    assert isinstance(parse_error_body(value), tuple)
+    code, message = parse_error_body(value)
+    try:
+        data = json.loads(value)
+    except ValueError:  # not JSON (most random bytes): nothing to read
+        assert (code, message) == (None, None)
+        return
+    if not isinstance(data, dict):
+        assert (code, message) == (None, None)
+    for text in (code, message):
+        assert text is None or (0 < len(text) <= MAX_ERROR_TEXT and "\n" not in text)
 
 
 @PROPERTY

@@ -262,3 +262,14 @@ async def test_closing_twice_and_before_any_request_is_fine() -> None:
     transport = AiohttpTransport()
     await transport.aclose()
     await transport.aclose()
+    holder: list[Server] = []
+    async with serve(keep_answering(holder)) as server:
+        holder.append(server)
+        response, body = await send(transport, server.url)  # usable after a close
+        assert response.status_code == 200 and json.loads(body) == {"ok": True}
+        await transport.aclose()
+        await transport.aclose()
+        response, body = await send(transport, server.url)  # a new session, a new connection
+        assert response.status_code == 200
+        await transport.aclose()
+    assert server.connections == 2, "each close ended the connection the session held"

@@ -42,7 +42,7 @@ from drs_operator.drs.errors import (
     DrsThrottledError,
     DrsTransportError,
 )
-from drs_operator.drs.models import parse_error_body
+from drs_operator.drs.parsing import parse_error_body
 
 __all__ = [
     "AUTH_TOKEN_HEADER",

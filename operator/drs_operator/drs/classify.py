@@ -36,13 +36,8 @@ from drs_operator.drs.errors import (
     DrsThrottledError,
     DrsTransportError,
 )
-from drs_operator.drs.models import (
-    BatchDetailResponse,
-    JobDetail,
-    parse_batch_detail,
-    parse_clean_answer,
-    parse_error_body,
-)
+from drs_operator.drs.models import BatchDetailResponse, JobDetail
+from drs_operator.drs.parsing import parse_batch_detail, parse_clean_answer, parse_error_body
 from drs_operator.drs.text import printable
 
 __all__ = [

@@ -62,8 +62,8 @@ from drs_operator.drs.models import (
     BatchDetailResponse,
     JobDetail,
     PageReq,
-    is_item_error,
 )
+from drs_operator.drs.parsing import is_item_error
 from drs_operator.drs.text import printable
 from drs_operator.drs.tls import proxy_for
 from drs_operator.drs.transport import AiohttpTransport
