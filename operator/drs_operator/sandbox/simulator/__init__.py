@@ -132,6 +132,38 @@ a scenario, a list of them, ``{"jobs": [...]}``, or ``{"count": N, ...template}`
 201 ``{"ids": [...]}``); ``GET /_sim/jobs/{id}``; ``POST /_sim/jobs/{id}/status``
 (``{"status": S, ...fields}``); ``DELETE /_sim/jobs/{id}``; ``POST /_sim/tokens``
 (``{"token", "project_id"}``); ``POST /_sim/revoke-tokens``; ``POST /_sim/reset-stats``.
+
+Modules
+=======
+
+``server``
+    :class:`Simulator`, the facade: construction, ``start``/``stop``, the route
+    table, the ``X-Request-Id`` middleware. It composes the parts below
+    (``Simulator(DrsApi, AdminApi)``; ``DrsApi`` derives from ``IamApi``, which
+    derives from ``FaultInjection``; every part derives from ``SimulatorState``
+    and they share ``self``).
+``state``
+    ``SimulatorState``: settings, ``faults``, ``stats``, RNGs, the job store and
+    the accepted credentials; the configuration and job methods above.
+``drs_api``
+    ``DrsApi``: ``POST /v3/{project_id}/jobs/batch-detail`` (checks, lookup,
+    ``mixed_missing`` modes, paging).
+``iam``
+    ``IamApi``: ``POST /v3/auth/tokens``, and authenticating token and AK/SK requests.
+``fault_injection``
+    ``FaultInjection``: applies ``faults`` (latency, error answers, body faults).
+``admin``
+    ``AdminApi``: the ``/_sim/...`` routes.
+``wire``
+    error codes and messages, ``Answer`` and the JSON helpers the handlers share.
+``stats``
+    :class:`Stats` and :class:`RequestRecord`.
+``faults``
+    :class:`Faults`, the fault configuration (fields, validation).
+``jobs``
+    the job store: realistic job items, lazy status progressions, :data:`SECRET_MARKER`.
+``scenario``
+    :class:`Scenario` files and their validation (:class:`ScenarioError`).
 """
 
 from drs_operator.sandbox.simulator.faults import Faults, FaultsError
