@@ -10,7 +10,8 @@
   (:mod:`drs_operator.drs.signing`), adding ``X-Project-Id``,
   ``X-Security-Token`` (temporary keys) and ``X-Sdk-Date`` first.
 
-:func:`build_auth` picks one from a :class:`drs_operator.domain.spec.Credentials`.
+:func:`build_auth` picks one from anything shaped like :class:`AuthValues` (the
+operator passes its validated credentials; this package knows nothing of Secrets).
 
 No secret (token, password, secret key, security token) appears in the
 ``repr()`` of these objects or in the text of any error they raise. IAM

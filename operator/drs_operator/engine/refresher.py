@@ -6,9 +6,11 @@ the rest to connections, tops partial batches up with jobs of the same
 connection that are nearly due, and runs one batch-detail call per batch with
 bounded concurrency and each connection's pacer (rate limit + backoff).
 
-What a call returns is turned into one observation per task ID (facts only);
-the status writer decides what to write. The job is then rescheduled by what
-was observed (the adaptive cadence).
+What a call returns is turned into one observation per task ID (facts only,
+by :mod:`drs_operator.domain.observations`, which also decides the reasons,
+messages and the cadence that follows); the status writer decides what to
+write. This module does the I/O around those decisions: calls, retries,
+splitting batches, rescheduling.
 
 Failure handling per batch:
 - throttled: back off (jitter, Retry-After) and retry a few times, then report;

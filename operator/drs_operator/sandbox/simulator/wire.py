@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from drs_operator.drs.classify import REQUEST_ID_HEADER
+
 __all__ = [
     "CODE_AUTH",
     "CODE_BAD_HEADER",
@@ -56,8 +58,6 @@ CODE_DELETED = "DRS.M05004"  # per item: the job was deleted
 MSG_NOT_FOUND = "The job does not exist."
 MSG_DELETED = "The job has been deleted."
 MALFORMED_BODY = b'{"count": 1, "results": [{"id": "<html>upstream reset</html>", }'
-
-REQUEST_ID_HEADER = "X-Request-Id"
 
 
 @dataclass
