@@ -536,3 +536,19 @@ def test_default_values_pass_the_schema(chart: helm.Chart) -> None:
     assert schema is not None
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) >= set(chart.values), "every default key is in the schema"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected", "reason"),
+    [
+        (["drs.*.example.com", "http://127.0.0.1:*"], ("drs.*.example.com", "http://127.0.0.1:*"),
+         "a list is passed comma-separated"),
+        ([], (), "an empty list allows only each Secret's own endpoint, not the default"),
+    ],
+)  # fmt: skip
+def test_allowed_endpoint_hosts_reach_the_operator(
+    chart: helm.Chart, hosts: list[str], expected: tuple[str, ...], reason: str
+) -> None:
+    env = env_of(render(chart, {"operator": {"allowedEndpointHosts": hosts}}))
+    parsed = settings.from_sources(None, env)
+    assert tuple(p.text for p in parsed.http.allowed_endpoint_hosts.patterns) == expected, reason

@@ -22,6 +22,7 @@ from drs_operator.drs.errors import (
     DrsNotFoundError,
     DrsParseError,
     DrsPermissionError,
+    DrsRedirectError,
     DrsRequestError,
     DrsServerError,
     DrsThrottledError,
@@ -409,7 +410,7 @@ ROWS = [
     Row("200 with a JSON array", 200, [job(A)], DrsParseError),
     Row("200 empty body", 200, "", DrsParseError),
     Row("200 top-level not-found code", 200, err("DRS.M00289"), DrsNotFoundError, "DRS.M00289"),
-    Row("redirect is not followed", 302, None, DrsRequestError),
+    Row("redirect is not followed", 302, None, DrsRedirectError),
 ]
 
 

@@ -138,7 +138,7 @@ operator's default applies).
 {{- range $key, $value := .Values.operator }}
 {{- if not (and (kindIs "string" $value) (eq $value "")) }}
 - name: DRS_OPERATOR_{{ $key | snakecase | upper }}
-  value: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ $value | toJson | quote }}{{ end }}
+  value: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else if kindIs "slice" $value }}{{ join "," $value | quote }}{{ else }}{{ $value | toJson | quote }}{{ end }}
 {{- end }}
 {{- end }}
 {{- if .Values.clusterWide }}

@@ -194,7 +194,9 @@ async def _query(
     verify: bool | ssl.SSLContext,
     seconds: float,
 ) -> BatchDetailResult:
-    async with httpx.AsyncClient(verify=verify, timeout=seconds) as iam_http:
+    async with httpx.AsyncClient(
+        verify=verify, timeout=seconds, follow_redirects=False
+    ) as iam_http:
         auth = build_auth(credentials, iam_endpoint=iam_endpoint, http=iam_http)
         async with DrsClient(
             endpoint=endpoint,

@@ -28,6 +28,7 @@ __all__ = [
     "REASON_CREDENTIALS_INVALID",
     "REASON_CREDENTIALS_MISSING",
     "REASON_CREDENTIALS_UNAVAILABLE",
+    "REASON_ENDPOINT_NOT_ALLOWED",
     "REASON_INVALID_RESPONSE",
     "REASON_INVALID_SPEC",
     "REASON_NOT_FOUND",
@@ -73,6 +74,7 @@ REASON_INVALID_SPEC: Final = "InvalidSpec"
 REASON_CREDENTIALS_MISSING: Final = "CredentialsMissing"
 REASON_CREDENTIALS_INVALID: Final = "CredentialsInvalid"
 REASON_CREDENTIALS_UNAVAILABLE: Final = "CredentialsUnavailable"  # the Secret could not be read
+REASON_ENDPOINT_NOT_ALLOWED: Final = "EndpointNotAllowed"  # spec.endpoint's host is not allowed
 # ... a failed DRS call (drs_operator.domain.observations.ERROR_REASONS):
 REASON_UNREACHABLE: Final = "Unreachable"
 REASON_THROTTLED: Final = "Throttled"

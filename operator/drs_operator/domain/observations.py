@@ -25,8 +25,9 @@ the refresher only does I/O (calls, retries, splitting batches):
   whose call went wrong inside the operator.
 * :func:`pace_of` picks the cadence from the fact: in-progress tasks often,
   steady ones less, failed, deleted and missing ones rarely (and so an
-  invalid or suspended spec, which only a spec change can alter: that
-  refreshes at once), and a refresh that failed on the error interval.
+  invalid or suspended spec or a refused ``spec.endpoint``, which only a
+  spec change can alter: that refreshes at once), and a refresh that failed
+  on the error interval.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from drs_operator.drs.errors import (
     DrsNotFoundError,
     DrsParseError,
     DrsPermissionError,
+    DrsRedirectError,
     DrsRequestError,
     DrsServerError,
     DrsThrottledError,
@@ -101,6 +103,10 @@ class Failed:
 
 Observation = Observed | Missing | Failed
 
+#: Reasons only a change of the spec (which refreshes at once) or a restart can alter.
+_UNTIL_CHANGED: Final = frozenset(
+    {c.REASON_INVALID_SPEC, c.REASON_SUSPENDED, c.REASON_ENDPOINT_NOT_ALLOWED}
+)
 MESSAGE_SUSPENDED: Final = "Refreshing is suspended by spec.suspend"
 MESSAGE_NO_ANSWER: Final = "no answer for this job"
 MESSAGE_NO_RECORD: Final = "the service returned no record for this task"
@@ -115,6 +121,7 @@ ERROR_REASONS: Final[Mapping[type[DrsError], str]] = {
     DrsNotFoundError: c.REASON_NOT_FOUND,
     DrsServerError: c.REASON_API_ERROR,
     DrsParseError: c.REASON_INVALID_RESPONSE,
+    DrsRedirectError: c.REASON_API_ERROR,
     DrsRequestError: c.REASON_API_ERROR,
 }
 
@@ -199,6 +206,6 @@ def pace_of(observation: Observation) -> Pace:
         return Pace.STEADY
     if isinstance(observation, Missing):
         return Pace.FAILED
-    if observation.reason in (c.REASON_INVALID_SPEC, c.REASON_SUSPENDED):
+    if observation.reason in _UNTIL_CHANGED:
         return Pace.FAILED
     return Pace.ERROR

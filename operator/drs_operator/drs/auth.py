@@ -39,6 +39,7 @@ from drs_operator.drs.errors import (
     AUTH_CODES,
     DrsAuthError,
     DrsError,
+    DrsRedirectError,
     DrsServerError,
     DrsThrottledError,
     DrsTransportError,
@@ -286,7 +287,7 @@ class IamPasswordAuth(httpx.Auth):
 
     async def _fetch(self) -> tuple[str, float]:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout)
+            self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         self.refreshes += 1
         host = httpx.URL(self._url).host
         started = self._clock()
@@ -317,12 +318,16 @@ class IamPasswordAuth(httpx.Auth):
         if response.status_code not in (200, 201):
             code, message = parse_error_body(payload)
             error_class: type[DrsError] = DrsAuthError
-            if response.status_code == 429:
+            summary = "IAM refused the token request"
+            if 300 <= response.status_code < 400:
+                error_class = DrsRedirectError
+                summary = "IAM answered with a redirect, which is not followed (check iamEndpoint)"
+            elif response.status_code == 429:
                 error_class = DrsThrottledError
             elif response.status_code >= 500:
                 error_class = DrsServerError
             raise error_class(
-                "IAM refused the token request",
+                summary,
                 code=code,
                 http_status=response.status_code,
                 request_id=request_id,

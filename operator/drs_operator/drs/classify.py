@@ -4,9 +4,10 @@
 headers) and returns the parsed page or raises the error the answer stands
 for, classified by the API's code first and the HTTP status second:
 throttling, auth, permission, not-found (with the IDs the service named),
-service trouble, a refused request. :func:`outcome_of` names an error for the
-metrics (:data:`OUTCOMES`). :class:`BatchDetailResult` is what one
-``batch_detail`` call learnt, :class:`CallRecord` what one HTTP call cost.
+service trouble, a redirect (reported, never followed), a refused request.
+:func:`outcome_of` names an error for the metrics (:data:`OUTCOMES`).
+:class:`BatchDetailResult` is what one ``batch_detail`` call learnt,
+:class:`CallRecord` what one HTTP call cost.
 
 Text from the service (codes, messages, the ``X-Request-Id`` header) is made
 printable here (:func:`~drs_operator.drs.text.printable`), so control
@@ -31,6 +32,7 @@ from drs_operator.drs.errors import (
     DrsNotFoundError,
     DrsParseError,
     DrsPermissionError,
+    DrsRedirectError,
     DrsRequestError,
     DrsServerError,
     DrsThrottledError,
@@ -62,6 +64,7 @@ OUTCOMES: dict[type[DrsError], str] = {
     DrsServerError: "server",
     DrsParseError: "parse",
     DrsTransportError: "transport",
+    DrsRedirectError: "redirect",
     DrsRequestError: "request",
 }
 
@@ -72,6 +75,7 @@ _SUMMARY_NOT_FOUND = "DRS reports jobs not found"
 _SUMMARY_SERVER = "DRS service error"
 _SUMMARY_REQUEST = "DRS refused the request"
 _SUMMARY_UNEXPECTED = "unexpected DRS answer"
+_SUMMARY_REDIRECT = "DRS answered with a redirect, which is not followed (check the endpoint URL)"
 MAX_REQUEST_ID = 128  # a real X-Request-Id is 32 hex digits
 
 
@@ -169,8 +173,8 @@ def classify(
 
     The API's code decides first (throttling, auth, permission, not-found,
     service codes), then the HTTP status: 429 throttled, 401 auth, 403
-    permission, 5xx server, other 4xx request; a 400 whose ``results`` items
-    carry not-found codes is not-found with those IDs in ``missing``.
+    permission, 5xx server, 3xx redirect, other 4xx request; a 400 whose
+    ``results`` items carry not-found codes is not-found with those IDs in ``missing``.
     """
     if 200 <= status < 300:
         clean = parse_clean_answer(body)
@@ -215,6 +219,8 @@ def classify(
         raise DrsNotFoundError(_SUMMARY_NOT_FOUND, missing=missing, **common)  # type: ignore[arg-type]
     if code in SERVER_CODES or status >= 500:
         raise DrsServerError(_SUMMARY_SERVER, **common)  # type: ignore[arg-type]
+    if 300 <= status < 400:
+        raise DrsRedirectError(_SUMMARY_REDIRECT, **common)  # type: ignore[arg-type]
     if 400 <= status < 500:
         raise DrsRequestError(_SUMMARY_REQUEST, **common)  # type: ignore[arg-type]
     raise DrsRequestError(_SUMMARY_UNEXPECTED, **common)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ Every error carries what the service said and nothing it was sent::
     ├── DrsNotFoundError  400 DRS.M00289, DRS.M05003, DRS.M05004        (job gone)
     ├── DrsServerError    5xx, 422 DRS.M00004                           (back off, keep status)
     ├── DrsParseError     a body that is not what the API promises
+    ├── DrsRedirectError  a 3xx: never followed, so no credential reaches another host
     └── DrsRequestError   any other 4xx: the request itself was refused
 
 Attributes on every error: ``code`` (the API's ``error_code`` or ``None``),
@@ -41,6 +42,7 @@ __all__ = [
     "DrsNotFoundError",
     "DrsParseError",
     "DrsPermissionError",
+    "DrsRedirectError",
     "DrsRequestError",
     "DrsServerError",
     "DrsThrottledError",
@@ -151,6 +153,11 @@ class DrsParseError(DrsError):
     """The body is not what the API promises (not JSON, wrong shapes, truncated)."""
 
     retryable = True
+
+
+class DrsRedirectError(DrsError):
+    """The endpoint answered with a redirect (3xx). Redirects are never followed: the
+    request carries credentials, and a redirect could take them to another host."""
 
 
 class DrsRequestError(DrsError):

@@ -9,7 +9,9 @@ Credentials Secrets come from :class:`~drs_operator.engine.secrets.SecretCache`
 auth error), so a rotated Secret takes effect on a following refresh. A
 Secret whose contents changed yields a new connection (a new fingerprint);
 the old one, with its token, is closed by :meth:`Connections.sweep` once
-nobody used it for ``IDLE_CLOSE_AFTER`` seconds. TLS trust comes from
+nobody used it for ``IDLE_CLOSE_AFTER`` seconds. A ``spec.endpoint`` is
+checked before anything else (:func:`drs_operator.domain.endpoint_policy.check_override`):
+a host that is neither the Secret's nor allowed never receives a request. TLS trust comes from
 :func:`drs_operator.drs.tls.ssl_verify` (the Secret's ``caBundle``, else
 ``--ca-bundle``, else the system's CAs).
 
@@ -37,6 +39,7 @@ from drs_operator.domain.conditions import (
     REASON_UNREACHABLE,
 )
 from drs_operator.domain.credentials import Credentials, CredentialsError, parse_credentials
+from drs_operator.domain.endpoint_policy import check_override
 from drs_operator.drs import endpoints
 from drs_operator.drs.auth import build_auth
 from drs_operator.drs.classify import CallRecord
@@ -161,6 +164,12 @@ class Connections:
                 f"Secret {record.namespace}/{spec.credentials_name} not found",
                 reason=REASON_CREDENTIALS_MISSING,
             )
+        check_override(  # before anything is sent anywhere (issue 16)
+            spec_endpoint=spec.endpoint,
+            spec_region=spec.region,
+            secret_values=values,
+            policy=self._settings.http.allowed_endpoint_hosts,
+        )
         credentials = parse_credentials(
             values,
             secret_name=spec.credentials_name,
@@ -200,7 +209,9 @@ class Connections:
         verify = self._verify(credentials)
         iam_http = None
         if credentials.mode == "password":
-            iam_http = httpx.AsyncClient(verify=verify, timeout=http.request_timeout)
+            iam_http = httpx.AsyncClient(
+                verify=verify, timeout=http.request_timeout, follow_redirects=False
+            )
         try:
             auth = build_auth(
                 credentials,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drs_operator.domain.cadence import CadenceSettings
+from drs_operator.domain.endpoint_policy import EndpointPolicy, parse_patterns
 from drs_operator.domain.formats import is_dns1123_subdomain, parse_duration
 
 ENV_PREFIX = "DRS_OPERATOR_"
@@ -74,6 +75,8 @@ class HttpSettings:
     ca_bundle: str | None = None  # PEM file trusted in addition to / instead of the system store
     max_body_bytes: int = 8 * 1024 * 1024
     language: str = "en-us"
+    # Hosts spec.endpoint may name besides the job's own endpoint (domain.endpoint_policy).
+    allowed_endpoint_hosts: EndpointPolicy = field(default_factory=EndpointPolicy.official)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,11 @@ class Option:
     attr: str
     parse: Callable[[str], Any]
     help: str
+    empty_allowed: bool = False  # an empty environment variable means "empty", not "unset"
+
+
+def _policy(text: str) -> EndpointPolicy:
+    return EndpointPolicy(parse_patterns(text))
 
 
 def _positive_int(text: str) -> int:
@@ -200,6 +208,10 @@ OPTIONS: tuple[Option, ...] = (
            "PEM file of CAs to trust for DRS and IAM endpoints"),
     Option("max-body-bytes", "http", "max_body_bytes", _positive_int,
            "largest DRS response body accepted"),
+    Option("allowed-endpoint-hosts", "http", "allowed_endpoint_hosts", _policy,
+           "hosts a DrsJob's spec.endpoint may name besides its Secret's endpoint: "
+           "comma-separated [http://]HOST[:PORT] patterns, * within one label; "
+           "an empty value allows none", empty_allowed=True),
     Option("write-concurrency", "writing", "write_concurrency", _positive_int,
            "status patches in flight at once"),
     Option("secret-cache-ttl", "writing", "secret_cache_ttl", _positive_seconds,
@@ -244,6 +256,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for option in OPTIONS:
         default = getattr(_DEFAULTS[option.group], option.attr)
+        if isinstance(default, EndpointPolicy):
+            default = default.describe()
         parser.add_argument(
             f"--{option.flag}",
             dest=option.flag.replace("-", "_"),
@@ -281,7 +295,9 @@ def from_sources(
         flag_value = getattr(args, option.flag.replace("-", "_"), None) if args else None
         if flag_value is not None:
             raw, source = str(flag_value), f"--{option.flag}"
-        elif env.get(env_name(option.flag)):
+        elif env.get(env_name(option.flag)) or (
+            option.empty_allowed and env_name(option.flag) in env
+        ):
             raw, source = env[env_name(option.flag)], env_name(option.flag)
         if raw is None:
             continue

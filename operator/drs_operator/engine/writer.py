@@ -2,8 +2,9 @@
 
 It computes the new status with the pure mapping, compares it with what the
 object has, and merge-patches ``/status`` only when they differ. The answer
-of the API server becomes the job's known status. Then it posts one Event
-per transition (taskStatus, Synced). Writes run with bounded concurrency; a
+of the API server becomes the job's known status. Then, for each transition
+(taskStatus, Synced), it logs one line (WARNING for a Warning event, else
+INFO) and posts one Event. Writes run with bounded concurrency; a
 DrsJob deleted meanwhile is never written to (its record is marked deleted,
 and a 404 is taken as "gone").
 """
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drs_operator import GROUP, KIND, VERSION
-from drs_operator.domain.events import EventSpec, transition_events
+from drs_operator.domain.events import EVENT_WARNING, EventSpec, transition_events
 from drs_operator.domain.mapping import compute_status
 from drs_operator.domain.observations import Observation, Observed
 from drs_operator.domain.patching import status_patch
@@ -135,8 +136,11 @@ class StatusWriter:
                     record.generation,
                     record.resource_version,
                 )
-                if self._events:
-                    for event in transition_events(pending.current, pending.new):
+                for event in transition_events(pending.current, pending.new):
+                    # One log line per change the person on call may want to know of.
+                    level = logging.WARNING if event.type == EVENT_WARNING else logging.INFO
+                    logger.log(level, "%s/%s: %s", *record.key, event.message)
+                    if self._events:
                         await self._post(record, event)
                 return True
         finally:
