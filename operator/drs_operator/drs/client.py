@@ -18,7 +18,8 @@ Contract of :meth:`DrsClient.batch_detail`:
   first, the HTTP status second), carrying the code, HTTP status and
   ``X-Request-Id``.
 - Bodies are streamed and refused past ``max_body_bytes``.
-- Transport failures become :class:`DrsTransportError` naming only the host.
+- Transport failures become :class:`DrsTransportError` naming only the host and the
+  cause (:func:`drs_operator.drs.causes.network_cause`: DNS, refused, TLS, ...).
 - Requests go straight to an ``httpx`` transport, by default
   :class:`~drs_operator.drs.transport.AiohttpTransport` (connection pool, TLS,
   the proxy the environment names: :func:`drs_operator.drs.tls.proxy_for`),
@@ -47,6 +48,7 @@ import httpx
 
 from drs_operator import __version__
 from drs_operator.drs import endpoints
+from drs_operator.drs.causes import network_cause
 from drs_operator.drs.classify import (
     OUTCOME_SUCCESS,
     BatchDetailResult,
@@ -97,6 +99,9 @@ def _transport_error(error: httpx.HTTPError, host: str) -> DrsError:
         what = "connection failed"
     else:
         what = "failed"
+    cause = network_cause(error)
+    if cause and cause != what:  # e.g. "DNS lookup failed (Name or service not known)"
+        return DrsTransportError(f"DRS request to {host} {what}: {cause}")
     return DrsTransportError(f"DRS request to {host} {what} ({type(error).__name__})")
 
 

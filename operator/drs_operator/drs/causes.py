@@ -1,0 +1,73 @@
+"""The cause of a failed connection, in a few words a person can act on.
+
+HTTP libraries wrap the operating system's error in one or two of their own
+(httpx's ``ConnectError`` around httpcore's around an ``OSError``; aiohttp's
+``ClientConnectorError`` with ``os_error``); their class names say little.
+:func:`network_cause` walks the chain to the root and names it: ``DNS lookup
+failed (Name or service not known)``, ``connection refused``, ``timed out``,
+``TLS certificate not trusted (...)``, ``TLS handshake failed (...)``. The
+text comes from the operating system or the TLS library only: never a URL, a
+header or a credential.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+
+__all__ = ["network_cause"]
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (getattr(current, "os_error", None), current.__cause__, current.__context__):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+
+
+def _is_timeout(error: BaseException) -> bool:
+    return isinstance(error, TimeoutError) or type(error).__name__.endswith(
+        ("Timeout", "TimeoutError")
+    )
+
+
+def _strerror(error: OSError) -> str | None:
+    text = error.strerror or (str(error.args[-1]) if error.args else None)
+    return " ".join(str(text).split()) if text else None
+
+
+def network_cause(error: BaseException) -> str | None:
+    """A short cause for a failed connection or request, or None when nothing is known."""
+    chain = list(_chain(error))
+    for item in chain:
+        if isinstance(item, ssl.SSLCertVerificationError):  # aiohttp's subclass has no fields
+            detail = getattr(item, "verify_message", None) or getattr(item, "reason", None)
+            if detail:
+                return f"TLS certificate not trusted ({detail})"
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            return f"TLS handshake failed ({getattr(item, 'reason', None) or type(item).__name__})"
+    for item in chain:
+        if isinstance(item, socket.gaierror):
+            return f"DNS lookup failed ({_strerror(item) or 'unknown host'})"
+    for item in chain:
+        if isinstance(item, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(item, ConnectionResetError):
+            return "connection reset by the server"
+    if any(_is_timeout(item) for item in chain):
+        return "timed out"
+    for item in chain:
+        if isinstance(item, OSError) and not _is_timeout(item):
+            text = _strerror(item)
+            if text:
+                return text[:1].lower() + text[1:]
+    return None
