@@ -22,6 +22,17 @@ TIMEOUT = 20.0
 QUERY = ("--endpoint", "http://127.0.0.1:9", "--project-id", "p1", "--token", TOKEN)
 
 
+# A cluster whose API server does not answer (nothing listens on port 9).
+DEAD_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: dead, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: u, user: {token: SNTLcli-token-4e6a8c0b}}]
+contexts: [{name: dead, context: {cluster: dead, user: u, namespace: team-a}}]
+current-context: dead
+"""
+
+
 def files(tmp: Path) -> dict[str, str]:
     garbage = tmp / "garbage.yaml"
     garbage.write_text("{{{ not: [yaml", encoding="utf-8")
@@ -29,7 +40,10 @@ def files(tmp: Path) -> dict[str, str]:
     scenario.write_text("jobs:\n  - status: 12\n    id: nope\n", encoding="utf-8")
     not_pem = tmp / "not.pem"
     not_pem.write_text("not a certificate\n", encoding="utf-8")
+    dead = tmp / "dead-kubeconfig"
+    dead.write_text(DEAD_KUBECONFIG, encoding="utf-8")
     return {
+        "dead": str(dead),
         "missing": str(tmp / "does-not-exist.yaml"),
         "garbage": str(garbage),
         "scenario": str(scenario),
@@ -47,7 +61,12 @@ CASES: list[tuple[list[str], int, str, str]] = [
     (["run", "--no-such-flag"], 2, "unrecognized arguments", "an unknown flag"),
     (["run", "-n", "Bad_Namespace!"], 2, "namespace", "not a Kubernetes name"),
     (["run", "--kubeconfig", "{missing}"], 2, "kubeconfig", "a kubeconfig that does not exist"),
-    (["run", "--kubeconfig", "{garbage}"], 1, "error", "a kubeconfig that is not YAML"),
+    (["run", "--kubeconfig", "{garbage}"], 2, "garbage.yaml is not valid YAML",
+     "a kubeconfig that is not YAML (an input error: exit 2, as get)"),
+    (["run"], 2, "KUBECONFIG names no existing file", "KUBECONFIG names a missing file"),
+    (["run", "--kubeconfig", "{dead}", "--metrics-port", "0", "--health-port", "0"], 1,
+     "cannot reach the Kubernetes API at http://127.0.0.1:9: connection refused",
+     "an API server that does not answer: one line, not kopf's minute of retries"),
     (["simulate", "--port", "abc"], 2, "--port", "a port that is not a number"),
     (["simulate", "--scenario", "{missing}"], 2, "does-not-exist.yaml", "a missing scenario"),
     (["simulate", "--scenario", "{garbage}"], 2, "garbage.yaml", "a scenario that is not YAML"),
@@ -58,8 +77,8 @@ CASES: list[tuple[list[str], int, str, str]] = [
     (["simulate", "--mixed-missing", "maybe"], 2, "--mixed-missing", "not one of the choices"),
     (["get", "-A", "some-job"], 2, "all namespaces", "a name across all namespaces"),
     (["get", "-o", "yaml"], 2, "--output", "an output format that does not exist"),
-    (["get", "--kubeconfig", "{missing}"], 2, "does-not-exist.yaml",
-     "a missing kubeconfig (exit 1 here, 2 in run: reported)"),
+    (["get", "--kubeconfig", "{missing}"], 2, "does-not-exist.yaml", "a missing kubeconfig"),
+    (["get"], 2, "KUBECONFIG names no existing file", "KUBECONFIG names a missing file"),
     (["query"], 2, "JOB_ID", "no task ID"),
     (["query", "not-a-task-id", *QUERY], 2, "not-a-task-id", "a malformed task ID"),
     (["query", JOB_ID, "--endpoint", "http://127.0.0.1:9"], 2, "project", "no project ID"),
@@ -172,3 +191,26 @@ def test_help_exits_zero(command: str) -> None:
     with pytest.raises(SystemExit) as caught:
         cli.main([command, "--help"])
     assert caught.value.code == 0
+
+
+async def test_run_and_get_say_the_same_without_any_kubeconfig(tmp_path: Path) -> None:
+    """No --kubeconfig, no KUBECONFIG, no ~/.kube/config, not in a pod: one line, exit 2."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRS_OPERATOR_", "KUBE"))}
+    env["HOME"] = str(tmp_path)
+    said = []
+    for command in ("run", "get"):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "drs_operator", command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=str(tmp_path),
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+        assert (process.returncode, out) == (2, b""), (command, err)
+        prefix = f"drs-operator {command}: error: "
+        assert err.decode().startswith(prefix) and err.count(b"\n") == 1, err
+        said.append(err.decode()[len(prefix) :])
+    assert said[0] == said[1]
+    assert said[0].startswith("no kubeconfig: pass --kubeconfig, set KUBECONFIG or create")

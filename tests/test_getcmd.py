@@ -335,7 +335,7 @@ def test_unreachable_api_server(
         pytest.param(["--kubeconfig", "/nonexistent/kubeconfig"],
                      "kubeconfig /nonexistent/kubeconfig", 2, id="bad-flag-value-is-usage"),
         pytest.param([], "no kubeconfig: pass --kubeconfig, set KUBECONFIG or create "
-                     "~/.kube/config", 1, id="nothing-configured-is-runtime"),
+                     "~/.kube/config", 2, id="nothing-configured-is-input-too"),
     ],
 )  # fmt: skip
 def test_no_kubeconfig(
@@ -348,16 +348,18 @@ def test_no_kubeconfig(
 
 
 def test_unknown_context(kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An input error (exit 2), like every kubeconfig problem."""
     code, _, err = run(["--kubeconfig", str(kubeconfig), "--context", "nope"], capsys)
-    assert code == 1
-    assert err.startswith("drs-operator get: error: invalid kubeconfig: ") and "nope" in err
+    assert code == 2
+    assert err.startswith(f"drs-operator get: error: invalid kubeconfig {kubeconfig}: ")
+    assert "nope" in err
 
 
 def test_garbage_kubeconfig(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad"
     bad.write_text("just a string\n")
     code, _, err = run(["--kubeconfig", str(bad)], capsys)
-    assert code == 1 and err.startswith("drs-operator get: error: ") and err.count("\n") == 1
+    assert code == 2 and err.startswith("drs-operator get: error: ") and err.count("\n") == 1
 
 
 def test_name_across_all_namespaces_is_a_usage_error(

@@ -8,7 +8,8 @@ posting of log messages as Kubernetes events is off (the operator posts its
 own events); peering and cluster scanning are off (no CRDs or namespaces to
 list, so least-privilege RBAC suffices). kopf logs in with the same cluster
 and identity as the operator's own client
-(:func:`drs_operator.engine.kubeconfig.load`).
+(:func:`drs_operator.engine.kubeconfig.load`). kopf's INFO lines (one per
+watch event) are kept out of the log by :mod:`drs_operator.engine.logs`.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     async def cleanup(**_: Any) -> None:
         await operator.stop()
 
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="drsjob_event")
     async def drsjob_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         # async: kopf runs sync handlers in a thread, and the registry belongs to the loop.
         operator.observe(event_type=type, body=plain(body))
@@ -82,21 +83,44 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     return registry
 
 
+def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """One line, not a traceback, for an exception no task retrieved.
+
+    When kopf gives up on an unreachable API server, a sibling request task
+    fails unobserved and asyncio would print a second traceback at exit; the
+    cause is already logged and reported. The traceback stays at DEBUG.
+    """
+    exc = context.get("exception")
+    detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}" if exc else ""
+    logger.warning("%s %s", context.get("message", "asyncio error"), detail)
+    if exc is not None:
+        logger.debug("the traceback", exc_info=exc)
+
+
 async def run(settings: Settings, *, stop_flag: asyncio.Event | None = None) -> None:
-    """Run the operator until a signal (or ``stop_flag``)."""
+    """Check the cluster, then run the operator until a signal (or ``stop_flag``).
+
+    Raises :class:`drs_operator.engine.kubeconfig.KubeconfigError` (no usable
+    kubeconfig) or :class:`drs_operator.engine.app.StartupError` (the API
+    server is unreachable, refuses the credentials or does not serve DrsJobs)
+    before kopf starts.
+    """
+    asyncio.get_running_loop().set_exception_handler(_quiet_orphans)
     operator = Operator(settings=settings)
+    try:
+        await operator.preflight()
+    except BaseException:
+        await operator.kube.aclose()
+        raise
     registry = build_registry(operator)
     kopf_settings = kopf.OperatorSettings()
     configure_kopf(kopf_settings)
-    watching = settings.watching
-    namespaces: list[str] = []
-    if not watching.clusterwide:  # -n NS...; else the kubeconfig's (or pod's) namespace
-        namespaces = list(watching.namespaces) or [operator.kube.default_namespace]
+    namespaces = operator.namespaces
     await kopf.operator(
         registry=registry,
         settings=kopf_settings,
         standalone=True,
-        clusterwide=watching.clusterwide,
-        namespaces=namespaces,
+        clusterwide=namespaces is None,
+        namespaces=list(namespaces or ()),
         stop_flag=stop_flag,
     )

@@ -121,4 +121,4 @@ async def test_sigterm_lets_in_flight_work_finish_and_exits_zero(
     for name in jobs:  # the in-flight batch was answered and written before exiting
         job = await cluster.get_drsjob(name)
         assert (job or {}).get("status", {}).get("taskStatus") == OTHER, name
-    assert "Refresher stopped" in proc.log_text()
+    assert "drs-operator stopped after" in proc.log_text()  # the shutdown line, last

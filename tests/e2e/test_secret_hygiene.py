@@ -14,7 +14,8 @@ modes, one debug-level operator process). This module adds:
 
 - a short run of its own with JSON logs, auth failures (wrong password, a
   revoked token, a bad signature), a Secret rotation and a deleted task, so
-  the error paths' texts are covered in the other log format too;
+  the error paths' texts are covered in the other log format too (including
+  the per-job lines with their fields, the start-up and the shutdown line);
 - redaction by construction: the client, auth and error objects of every
   auth mode, driven through the same faults in-process with the operator's
   logging at DEBUG, never put a secret into a log record, an exception text
@@ -143,6 +144,10 @@ async def assert_no_sentinels(
     assert "DEBUG" in places["operator output"] or '"debug"' in places["operator output"], (
         "the operator did not log at debug level: the sweep would prove little"
     )
+    # The lines for the person on call are in the sweep: the start-up line (API server,
+    # settings) and the per-job lines with their fields (jobId=... / "jobId": ...).
+    assert "started: Kubernetes API" in places["operator output"], "no start-up line swept"
+    assert "jobId" in places["operator output"], "no per-job log line swept"
 
 
 # -- redaction by construction (in-process, every logger at DEBUG) ---------------------------------
@@ -312,3 +317,7 @@ async def test_operator_run_leaks_nothing_on_auth_errors_and_rotation(
     assert await proc.stop() == 0
     await assert_no_sentinels(cluster, proc, metrics_text=metrics, sims=[sim])
     assert '"level": "debug"' in proc.log_text()
+    records = [json.loads(line) for line in proc.log_text().splitlines() if line.strip()]
+    refused = [r for r in records if r.get("reason") == "AuthFailed" and r.get("jobId")]
+    assert {r["name"] for r in refused} >= set(modes), "the refused credentials' lines"
+    assert any("drs-operator stopped after" in r["message"] for r in records)

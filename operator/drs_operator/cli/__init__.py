@@ -13,7 +13,9 @@ Parsers are built lazily: only the chosen subcommand's module is imported
 (``run`` loads nothing of the demo, the simulator or the emulator);
 ``drs-operator --help`` lists the subcommands from :data:`COMMANDS` alone.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad usage or input.
+Exit codes, the same for every subcommand (:data:`EXIT_CODES`, shown by
+``--help``): 0 success, 1 runtime or API error, 2 usage or input error. An
+error is one line on stderr: ``drs-operator <command>: error: <what>``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ import sys
 from collections.abc import Sequence
 
 from drs_operator import __version__
+
+DESCRIPTION = "drs-operator: Huawei Cloud DRS replication tasks as Kubernetes DrsJob resources."
+EXIT_CODES = (
+    "exit codes: 0 success; 1 runtime or API error (e.g. a cluster or DRS endpoint that\n"
+    "cannot be reached, refused credentials); 2 usage or input error (bad flags, a file\n"
+    "that is missing or invalid, no usable kubeconfig). Errors are one line on stderr."
+)
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("drs_operator.cli.run", "run the operator"),
@@ -51,17 +60,35 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The parser; only the subcommand named in ``argv`` gets its options (and its imports)."""
-    parser = _Parser(prog="drs-operator", description=__doc__.splitlines()[0] if __doc__ else None)
+    """The parser; only the subcommand named in ``argv`` gets its options (and its imports).
+
+    A subcommand module may define ``EPILOG`` (plain text, printed as written
+    after its options); every ``--help`` ends with the exit codes.
+    """
+    parser = _Parser(
+        prog="drs-operator",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     chosen = _chosen(argv)
     for name, (module_name, help_text) in COMMANDS.items():
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[:1].upper() + help_text[1:] + ".",
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if name == chosen:
             module = importlib.import_module(module_name)
             module.configure(cmd)
+            epilog = getattr(module, "EPILOG", None)
+            if epilog:
+                cmd.epilog = f"{epilog}\n\n{EXIT_CODES}"
             cmd.set_defaults(_module=module)
     return parser
 

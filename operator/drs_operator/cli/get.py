@@ -8,8 +8,9 @@ prints the printer-column table of the packaged CRD (:mod:`drs_operator.domain.p
 ``-o wide`` adding the priority-1 columns.
 
 Exit codes: 0 success (an empty list prints ``No resources found ...`` on stderr), 1 a
-runtime failure (no kubeconfig, API unreachable, 401/403/404, ...: one line on stderr,
-``drs-operator get: error: ...``), 2 bad usage. Error lines carry the API's message, never
+runtime or API failure (API unreachable, 401/403/404, ...), 2 bad usage or input (bad
+flags, no kubeconfig or an unusable one, an unknown context); each failure is one line on
+stderr, ``drs-operator get: error: ...``. Error lines carry the API's message, never
 request headers or credentials.
 """
 
@@ -39,13 +40,15 @@ class GetError(Exception):
 
 
 class UsageError(Exception):
-    """A bad combination of arguments (exit 2)."""
+    """Bad usage or input: arguments that do not go together, an unusable kubeconfig (exit 2)."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", metavar="NAME", help="one DrsJob (default: all)")
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", help="namespace (default: the context's, or default)")
+    scope.add_argument(
+        "-n", "--namespace", metavar="NS", help="namespace (default: the context's, or default)"
+    )
     scope.add_argument(
         "-A", "--all-namespaces", action="store_true", help="list DrsJobs in all namespaces"
     )
@@ -53,9 +56,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "-o", "--output", choices=["wide"], help="wide: add the Job ID, Type and Reason columns"
     )
     parser.add_argument(
-        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, the pod's service account, ~/.kube/config)",
     )
-    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+    parser.add_argument(
+        "--context", metavar="NAME", help="kubeconfig context (default: the current one)"
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -101,7 +108,7 @@ def connect(*, kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
     try:
         loaded = load_kubeconfig(kubeconfig, context=context)
     except KubeconfigError as exc:
-        raise (UsageError if exc.usage else GetError)(str(exc)) from None
+        raise UsageError(str(exc)) from None
     configuration = loaded.configuration
     configuration.retries = 0  # fail fast, as kubectl does, instead of urllib3's 3 retries
     api = client.CustomObjectsApi(client.ApiClient(configuration))

@@ -87,6 +87,24 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def format_duration(seconds: float) -> str:
+    """A duration as :func:`parse_duration` reads it: ``300`` → ``"5m"``, ``5400`` → ``"1h30m"``,
+    ``0.5`` → ``"500ms"``, ``90.5`` → ``"90.5s"``."""
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts) or "0s"
+
+
 def is_job_id(text: object) -> bool:
     return isinstance(text, str) and bool(_JOB_ID_RE.match(text))
 

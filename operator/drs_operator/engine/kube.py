@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from drs_operator import GROUP, PLURAL, VERSION
+from drs_operator.drs.causes import network_cause
 from drs_operator.engine.kubeconfig import load as load_kubeconfig
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,17 @@ TOKEN_REFRESH_INTERVAL = 60.0  # seconds between runs of the kubeconfig's token 
 class KubeError(Exception):
     """A Kubernetes API call failed; the message holds no object contents."""
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        cause: str | None = None,
+    ):
         self.status = status
         self.reason = reason
+        self.cause = cause  # no answer: why (connection refused, DNS lookup failed, ...)
         super().__init__(message)
 
 
@@ -177,6 +186,7 @@ class KubeApi:
         content_type: str | None = None,
         params: Mapping[str, str] | None = None,
         allow_404: bool = False,
+        timeout: float | None = None,
     ) -> dict[str, Any] | None:
         extra = {"Content-Type": content_type} if content_type else None
         for attempt in (1, 2):
@@ -188,10 +198,12 @@ class KubeApi:
                     content=content,
                     params=params,
                     headers=self._headers(extra),
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
                 )
             except httpx.HTTPError as exc:
+                cause = network_cause(exc) or type(exc).__name__
                 raise KubeError(
-                    f"{method} {path}: Kubernetes API unreachable ({type(exc).__name__})"
+                    f"{method} {path}: Kubernetes API unreachable ({cause})", cause=cause
                 ) from None
             if response.status_code != 401 or self._token_refresher is None or attempt == 2:
                 break
@@ -219,6 +231,20 @@ class KubeApi:
         return result if isinstance(result, dict) else {}
 
     # -- the calls ---------------------------------------------------------------------
+
+    async def server_version(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """``GET /version`` (readable by every identity: ``system:public-info-viewer``)."""
+        return await self._request("GET", "/version", timeout=timeout) or {}
+
+    async def drsjobs_served(self, *, timeout: float | None = None) -> bool:
+        """Whether the API server serves DrsJobs (discovery: is the CRD installed?)."""
+        found = await self._request(
+            "GET", f"/apis/{GROUP}/{VERSION}", allow_404=True, timeout=timeout
+        )
+        resources = (found or {}).get("resources")
+        return isinstance(resources, list) and any(
+            isinstance(item, Mapping) and item.get("name") == PLURAL for item in resources
+        )
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The Secret, or None when it does not exist. Never logged."""

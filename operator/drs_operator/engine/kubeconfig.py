@@ -13,9 +13,10 @@ so they always agree. The order is client-go's (and controller-runtime's):
 The ``kubernetes`` package's loaders read the file (contexts, exec plugins,
 client certificates, tokens); only its configuration object is used, never
 its synchronous API client here. Errors are :class:`KubeconfigError` with
-one line that names the file and the cause (never a credential), and
-``usage`` telling a usage error (exit 2: no or unreadable kubeconfig) from a
-configuration the file itself gets wrong (exit 1: e.g. an unknown context).
+one line that names the file and the cause (never a credential). Every one
+of them is an input error, so every command exits 2 on it (no kubeconfig, a
+file that does not exist or is not a kubeconfig, an unknown context), with
+the same line: ``drs-operator <command>: error: <message>``.
 """
 
 from __future__ import annotations
@@ -33,11 +34,7 @@ DEFAULT_NAMESPACE: Final = "default"
 
 
 class KubeconfigError(Exception):
-    """No usable cluster configuration; the message is one line, safe to print."""
-
-    def __init__(self, message: str, *, usage: bool) -> None:
-        self.usage = usage
-        super().__init__(message)
+    """No usable cluster configuration (an input error); the message is one line, safe to print."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +50,13 @@ def choose(explicit: str | None = None) -> str | None:
     """The kubeconfig file to use, or None for the in-cluster service account."""
     if explicit:
         if not Path(explicit).expanduser().exists():
-            raise KubeconfigError(f"kubeconfig {explicit} does not exist", usage=True)
+            raise KubeconfigError(f"kubeconfig {explicit} does not exist")
         return str(Path(explicit).expanduser())
     env = os.environ.get("KUBECONFIG", "")
     if env:
+        # A list of files, as kubectl takes it; the kubernetes package merges them.
+        if not any(Path(part).expanduser().exists() for part in env.split(os.pathsep) if part):
+            raise KubeconfigError(f"KUBECONFIG names no existing file: {env}")
         return env
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         return None
@@ -65,8 +65,7 @@ def choose(explicit: str | None = None) -> str | None:
         return str(default)
     raise KubeconfigError(
         f"no kubeconfig: pass --kubeconfig, set KUBECONFIG or create {DEFAULT_KUBECONFIG}"
-        " (or run inside a cluster)",
-        usage=False,
+        " (or run inside a cluster)"
     )
 
 
@@ -104,13 +103,12 @@ def load(explicit: str | None = None, *, context: str | None = None) -> Loaded:
             )
             namespace = _context_namespace(path, context)
     except yaml.YAMLError:
-        raise KubeconfigError(f"kubeconfig {path} is not valid YAML", usage=True) from None
+        raise KubeconfigError(f"kubeconfig {path} is not valid YAML") from None
     except config.ConfigException as exc:
-        raise KubeconfigError(
-            f"invalid kubeconfig: {' '.join(str(exc).split())}", usage=False
-        ) from None
+        where = "the in-cluster service account" if path is None else path
+        raise KubeconfigError(f"invalid kubeconfig {where}: {' '.join(str(exc).split())}") from None
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise KubeconfigError(
-            f"cannot load kubeconfig {path}: {type(exc).__name__}: {exc}", usage=False
+            f"cannot load kubeconfig {path}: {type(exc).__name__}: {exc}"
         ) from None
     return Loaded(configuration=configuration, namespace=namespace, path=path)

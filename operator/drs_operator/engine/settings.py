@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from drs_operator.domain.cadence import CadenceSettings
 from drs_operator.domain.endpoint_policy import EndpointPolicy, parse_patterns
-from drs_operator.domain.formats import is_dns1123_subdomain, parse_duration
+from drs_operator.domain.formats import format_duration, is_dns1123_subdomain, parse_duration
 
 ENV_PREFIX = "DRS_OPERATOR_"
 
@@ -112,127 +113,190 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Parser:
+    """Parses one setting's text; ``metavar`` names its kind; the limits (for the help text
+    and the check against the chart's schema) are inclusive unless marked exclusive."""
+
+    function: Callable[[str], Any]
+    metavar: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+
+    def __call__(self, text: str) -> Any:
+        return self.function(text)
+
+
+@dataclass(frozen=True)
 class Option:
     flag: str  # without the leading dashes
     group: str
     attr: str
-    parse: Callable[[str], Any]
+    parse: Parser
     help: str
     empty_allowed: bool = False  # an empty environment variable means "empty", not "unset"
 
+    @property
+    def metavar(self) -> str:
+        return self.parse.metavar
 
-def _policy(text: str) -> EndpointPolicy:
+    def limits(self) -> str:
+        """``1-100``, ``at least 1``, ``above 0``, ``0 to below 1``... or "" (help text)."""
+        p = self.parse
+        low, high = p.minimum, p.maximum
+        if low is not None and high is not None:
+            if p.exclusive_minimum or p.exclusive_maximum:
+                above = "above " if p.exclusive_minimum else ""
+                below = "below " if p.exclusive_maximum else ""
+                return f"{above}{low:g} to {below}{high:g}"
+            return f"{low:g}-{high:g}"
+        if low is not None:
+            return f"above {low:g}" if p.exclusive_minimum else f"at least {low:g}"
+        return ""
+
+
+def _policy_text(text: str) -> EndpointPolicy:
     return EndpointPolicy(parse_patterns(text))
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-    return value
+def _int(minimum: int, maximum: int | None = None, metavar: str = "N") -> Parser:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum or (maximum is not None and value > maximum):
+            expected = (
+                f"between {minimum} and {maximum}"
+                if maximum is not None
+                else (f"at least {minimum}")
+            )
+            raise ValueError(f"must be {expected}, got {value}")
+        return value
+
+    return Parser(parse, metavar, minimum, maximum)
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(f"not a port: {value}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
+def _positive_seconds_text(text: str) -> float:
     value = parse_seconds(text)
     if value <= 0:
         raise ValueError(f"must be positive, got {text!r}")
     return value
 
 
-def _fraction(text: str) -> float:
+def _fraction_text(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
-        raise ValueError(f"must be in [0, 1), got {value}")
+        raise ValueError(f"must be at least 0 and below 1, got {value}")
     return value
 
 
-def _positive_float(text: str) -> float:
+def _positive_float_text(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise ValueError(f"must be positive, got {value}")
+    if not value > 0 or not math.isfinite(value):
+        raise ValueError(f"must be a positive number, got {value}")
     return value
 
 
-def _choice(*choices: str) -> Callable[[str], str]:
+def _choice(*choices: str) -> Parser:
     def parse(text: str) -> str:
         if text.lower() not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
         return text.lower()
 
-    return parse
+    return Parser(parse, "{" + ",".join(choices) + "}")
 
 
-def _name(text: str) -> str:
+def _name_text(text: str) -> str:
     if not is_dns1123_subdomain(text):
         raise ValueError(f"not a valid Kubernetes name: {text!r}")
     return text
 
 
+_DURATION = Parser(_positive_seconds_text, "DURATION")
+_FRACTION = Parser(_fraction_text, "FRACTION", 0.0, 1.0, exclusive_maximum=True)
+_RATE = Parser(_positive_float_text, "RATE", 0.0, exclusive_minimum=True)
+_NAME = Parser(_name_text, "NAME")
+_PORT = _int(0, 65535, "PORT")
+_FILE = Parser(str, "FILE")
+_ADDRESS = Parser(str, "ADDRESS")
+_HOSTS = Parser(_policy_text, "HOSTS")
+MAX_BATCH_SIZE: Final = 100  # as the chart's values.schema.json (operator.batchSize)
+
 OPTIONS: tuple[Option, ...] = (
-    Option("default-credentials", "watching", "default_credentials", _name,
+    Option("default-credentials", "watching", "default_credentials", _NAME,
            "Secret used when spec.credentialsRef is unset"),
-    Option("batch-size", "batching", "batch_size", _positive_int,
-           "job IDs per batch-detail call"),
-    Option("max-concurrency", "batching", "max_concurrency", _positive_int,
+    Option("batch-size", "batching", "batch_size", _int(1, MAX_BATCH_SIZE),
+           "job IDs per batch-detail call (the vendor recommends at most 10)"),
+    Option("max-concurrency", "batching", "max_concurrency", _int(1),
            "batch-detail calls in flight at once"),
-    Option("rate-limit", "batching", "rate_limit", _positive_float,
+    Option("rate-limit", "batching", "rate_limit", _RATE,
            "batch-detail calls per second per connection"),
-    Option("rate-burst", "batching", "rate_burst", _positive_int,
+    Option("rate-burst", "batching", "rate_burst", _int(1),
            "calls a connection may make at once before the rate applies"),
-    Option("cadence-in-progress", "cadence", "in_progress", _positive_seconds,
+    Option("cadence-in-progress", "cadence", "in_progress", _DURATION,
            "refresh interval of in-progress tasks"),
-    Option("cadence-steady", "cadence", "steady", _positive_seconds,
+    Option("cadence-steady", "cadence", "steady", _DURATION,
            "refresh interval of healthy steady tasks"),
-    Option("cadence-failed", "cadence", "failed", _positive_seconds,
+    Option("cadence-failed", "cadence", "failed", _DURATION,
            "refresh interval of failed, deleted and missing tasks"),
-    Option("cadence-error", "cadence", "error", _positive_seconds,
+    Option("cadence-error", "cadence", "error", _DURATION,
            "retry interval after a failed refresh"),
-    Option("jitter", "cadence", "jitter", _fraction,
+    Option("jitter", "cadence", "jitter", _FRACTION,
            "± fraction of each interval, to spread the load"),
-    Option("min-refresh-interval", "cadence", "minimum", _positive_seconds,
+    Option("min-refresh-interval", "cadence", "minimum", _DURATION,
            "floor for spec.refreshInterval"),
-    Option("backoff-initial", "backoff", "initial", _positive_seconds,
+    Option("backoff-initial", "backoff", "initial", _DURATION,
            "first pause after throttling or a service error"),
-    Option("backoff-max", "backoff", "maximum", _positive_seconds,
+    Option("backoff-max", "backoff", "maximum", _DURATION,
            "longest pause after throttling or service errors"),
-    Option("request-timeout", "http", "request_timeout", _positive_seconds,
+    Option("request-timeout", "http", "request_timeout", _DURATION,
            "timeout of one DRS or IAM HTTP request"),
-    Option("ca-bundle", "http", "ca_bundle", str,
+    Option("ca-bundle", "http", "ca_bundle", _FILE,
            "PEM file of CAs to trust for DRS and IAM endpoints"),
-    Option("max-body-bytes", "http", "max_body_bytes", _positive_int,
-           "largest DRS response body accepted"),
-    Option("allowed-endpoint-hosts", "http", "allowed_endpoint_hosts", _policy,
+    Option("max-body-bytes", "http", "max_body_bytes", _int(1),
+           "largest DRS response body accepted, in bytes"),
+    Option("allowed-endpoint-hosts", "http", "allowed_endpoint_hosts", _HOSTS,
            "hosts a DrsJob's spec.endpoint may name besides its Secret's endpoint: "
            "comma-separated [http://]HOST[:PORT] patterns, * within one label; "
            "an empty value allows none", empty_allowed=True),
-    Option("write-concurrency", "writing", "write_concurrency", _positive_int,
+    Option("write-concurrency", "writing", "write_concurrency", _int(1),
            "status patches in flight at once"),
-    Option("secret-cache-ttl", "writing", "secret_cache_ttl", _positive_seconds,
+    Option("secret-cache-ttl", "writing", "secret_cache_ttl", _DURATION,
            "how long a credentials Secret is cached"),
-    Option("metrics-port", "serving", "metrics_port", _port,
-           "Prometheus metrics port (0 disables)"),
-    Option("health-port", "serving", "health_port", _port,
+    Option("metrics-port", "serving", "metrics_port", _PORT,
+           "Prometheus metrics port, /metrics (0 disables)"),
+    Option("health-port", "serving", "health_port", _PORT,
            "liveness/readiness port: /healthz, /readyz (0 disables)"),
-    Option("bind-address", "serving", "bind_address", str,
+    Option("bind-address", "serving", "bind_address", _ADDRESS,
            "address the metrics and health servers listen on"),
-    Option("stall-after", "serving", "stall_after", _positive_seconds,
+    Option("stall-after", "serving", "stall_after", _DURATION,
            "liveness fails when the refresher made no pass for this long"),
     Option("log-level", "serving", "log_level", _choice("debug", "info", "warning", "error"),
-           "log level"),
+           "log level; debug adds one line per DRS call"),
     Option("log-format", "serving", "log_format", _choice("text", "json"),
-           "log format"),
+           "log format: text, or one JSON object per line"),
 )  # fmt: skip
 
 
 def env_name(flag: str) -> str:
     return ENV_PREFIX + flag.upper().replace("-", "_")
+
+
+def show_default(option: Option) -> str:
+    """The option's default as a user would write it (durations with their unit)."""
+    default = getattr(_DEFAULTS[option.group], option.attr)
+    if isinstance(default, EndpointPolicy):
+        return default.describe()
+    if option.parse is _DURATION:
+        return format_duration(float(default))
+    if default is None:
+        return "none"
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+WATCH_HELP: Final = (
+    "With neither -n nor -A the operator watches one namespace: the current kubeconfig\n"
+    "context's (in a pod: the pod's own), else 'default'; the start-up log line names it."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -255,15 +319,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"watch all namespaces (env {ENV_PREFIX}ALL_NAMESPACES=true)",
     )
     for option in OPTIONS:
-        default = getattr(_DEFAULTS[option.group], option.attr)
-        if isinstance(default, EndpointPolicy):
-            default = default.describe()
+        limits = option.limits()
         parser.add_argument(
             f"--{option.flag}",
             dest=option.flag.replace("-", "_"),
             default=None,
-            metavar="VALUE",
-            help=f"{option.help} (env {env_name(option.flag)}; default {default})",
+            metavar=option.metavar,
+            help=f"{option.help}{f'; {limits}' if limits else ''} "
+            f"(default {show_default(option)}; env {env_name(option.flag)})",
         )
 
 
@@ -316,7 +379,7 @@ def from_sources(
         raise SettingsError("-A/--all-namespaces and -n/--namespace exclude each other")
     for ns in namespaces or ():
         try:
-            _name(ns)
+            _name_text(ns)
         except ValueError as exc:
             raise SettingsError(f"--namespace: {exc}") from None
     groups["watching"]["namespaces"] = tuple(namespaces or ())

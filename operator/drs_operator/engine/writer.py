@@ -7,6 +7,15 @@ of the API server becomes the job's known status. Then, for each transition
 INFO) and posts one Event. Writes run with bounded concurrency; a
 DrsJob deleted meanwhile is never written to (its record is marked deleted,
 and a 404 is taken as "gone").
+
+Log lines carry the job as fields (:func:`drs_operator.engine.logs.job_fields`:
+namespace, name, jobId) and what changed: ``event`` (the Event's reason),
+``taskStatus``/``phase`` (and ``errorCode`` of a failed task) for a task
+transition, ``reason`` (the new ``Synced`` reason: ``NotFound``,
+``AuthFailed``, ``CredentialsMissing``, ...) for a Synced change. A status
+patch or Event the API server refuses (e.g. 403: the operator's role lacks a
+permission) is logged once per job and kind of failure, not on every
+refresh, and once more when writing works again.
 """
 
 from __future__ import annotations
@@ -22,17 +31,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drs_operator import GROUP, KIND, VERSION
-from drs_operator.domain.events import EVENT_WARNING, EventSpec, transition_events
+from drs_operator.domain import conditions as c
+from drs_operator.domain.events import (
+    EVENT_WARNING,
+    REASON_TASK_OBSERVED,
+    REASON_TASK_STATUS_CHANGED,
+    EventSpec,
+    transition_events,
+)
 from drs_operator.domain.mapping import compute_status
 from drs_operator.domain.observations import Observation, Observed
 from drs_operator.domain.patching import status_patch
+from drs_operator.drs.text import one_line
 from drs_operator.engine.kube import KubeApi, KubeError
+from drs_operator.engine.logs import job_fields
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.registry import JobRecord, Registry
 
 logger = logging.getLogger(__name__)
 
 COMPONENT = "drs-operator"
+MAX_FAILURES_REMEMBERED = 10_000  # jobs whose last write failed (the log is deduplicated)
+_MAX_LOGGED_DETAIL = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +74,42 @@ def _fingerprint(observation: Observation) -> int:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def job_id_of(record: JobRecord) -> str | None:
+    """The DRS task ID of a record (from the raw spec when the spec is invalid)."""
+    if record.spec is not None:
+        return record.spec.job_id
+    raw = record.raw_spec.get("jobId")
+    return raw if isinstance(raw, str) else None
+
+
+def describe_transition(event: EventSpec, new: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The log message and fields for one transition (from the status: no secrets)."""
+    extra: dict[str, Any] = {"event": event.reason}
+    message = event.message
+    if event.reason in (REASON_TASK_OBSERVED, REASON_TASK_STATUS_CHANGED):
+        extra["taskStatus"] = new.get("taskStatus")
+        extra["phase"] = new.get("phase")
+        if new.get("phase") == "Failed":
+            extra["errorCode"] = new.get("errorCode")
+            detail = one_line(new.get("failedReason") or new.get("errorMessage"), 300)
+            if detail:
+                message = f"{message}: {detail}"
+    else:
+        conditions = new.get("conditions")
+        synced = c.get_condition(conditions if isinstance(conditions, list) else [], c.SYNCED)
+        if synced is not None:
+            extra["reason"] = synced.get("reason")
+    return message, {k: v for k, v in extra.items() if v is not None}
+
+
+def _failure_kind(exc: KubeError) -> str:
+    if exc.status == 403:
+        return "permission denied (HTTP 403): the operator's role lacks a permission"
+    if exc.status is None:
+        return "Kubernetes API unreachable"
+    return f"HTTP {exc.status} {exc.reason or ''}".rstrip()
 
 
 class StatusWriter:
@@ -79,6 +135,8 @@ class StatusWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._unchanged = metrics.status_writes.labels("unchanged")
+        # (namespace, name, what) -> the kind of the last failure logged for it
+        self._failing: dict[tuple[str, str, str], str] = {}
 
     def prepare(self, record: JobRecord, observation: Observation) -> Pending | None:
         """The write this observation needs, or None (synchronous: no I/O).
@@ -123,13 +181,15 @@ class StatusWriter:
                     )
                 except KubeError as exc:
                     self._metrics.status_writes.labels("error").inc()
-                    logger.warning("Status of %s/%s not written: %s", *record.key, exc)
+                    self._failed(record, "status", exc)
                     return False
                 if obj is None:
                     self._metrics.status_writes.labels("gone").inc()
+                    self._failing.pop((*record.key, "status"), None)
                     self._registry.forget(record.key)
                     return False
                 self._metrics.status_writes.labels("written").inc()
+                self._recovered(record, "status")
                 self._registry.written(record, obj)
                 record.written_from = (
                     pending.fingerprint,
@@ -139,7 +199,13 @@ class StatusWriter:
                 for event in transition_events(pending.current, pending.new):
                     # One log line per change the person on call may want to know of.
                     level = logging.WARNING if event.type == EVENT_WARNING else logging.INFO
-                    logger.log(level, "%s/%s: %s", *record.key, event.message)
+                    message, extra = describe_transition(event, pending.new)
+                    logger.log(
+                        level,
+                        "%s",
+                        message,
+                        extra=job_fields(*record.key, job_id_of(record), **extra),
+                    )
                     if self._events:
                         await self._post(record, event)
                 return True
@@ -147,6 +213,31 @@ class StatusWriter:
             self._inflight -= 1
             if not self._inflight:
                 self._idle.set()
+
+    def _failed(self, record: JobRecord, what: str, exc: KubeError) -> None:
+        """Log a refused write once per job and kind of failure (not on every refresh)."""
+        kind = _failure_kind(exc)
+        key = (*record.key, what)
+        if self._failing.get(key) == kind:
+            logger.debug("%s of %s/%s not written again: %s", what, *record.key, exc)
+            return
+        if len(self._failing) >= MAX_FAILURES_REMEMBERED:
+            self._failing.clear()
+        self._failing[key] = kind
+        detail = one_line(str(exc), _MAX_LOGGED_DETAIL)
+        noun = "Status not written" if what == "status" else "Event not posted"
+        logger.warning(
+            "%s: %s; %s",
+            noun,
+            kind,
+            detail,
+            extra=job_fields(*record.key, job_id_of(record), httpStatus=exc.status),
+        )
+
+    def _recovered(self, record: JobRecord, what: str) -> None:
+        if self._failing.pop((*record.key, what), None) is not None:
+            noun = "Status written" if what == "status" else "Event posted"
+            logger.info("%s again", noun, extra=job_fields(*record.key, job_id_of(record)))
 
     async def drain(self, timeout: float) -> bool:
         """Wait for in-flight writes (graceful shutdown); False if they outlast timeout."""
@@ -185,4 +276,6 @@ class StatusWriter:
             await self._kube.create_event(record.namespace, body)
             self._metrics.events.labels(event.type).inc()
         except KubeError as exc:
-            logger.warning("Event for %s/%s not posted: %s", *record.key, exc)
+            self._failed(record, "event", exc)
+        else:
+            self._recovered(record, "event")
