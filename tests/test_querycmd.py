@@ -67,16 +67,41 @@ async def test_query_prints_redacted_json(
     sim.mixed_missing = "items200"
     code = await run(*good, MISSING, good[0], *credential_flags(sim, mode))
     out, err = capsys.readouterr()
-    assert code == 0, err
+    assert code == 1, err  # one ID is missing
     data = json.loads(out)
     assert [job["id"] for job in data["jobs"]] == good
     assert data["jobs"][0]["status"] == "INCRE_TRANSFER_STARTED"
     assert data["errors"] == {MISSING: {"code": "DRS.M00289", "message": "The job does not exist."}}
+    assert data["missing"] == [MISSING]
     assert data["unanswered"] == []
     assert data["requestId"]
     assert data["count"] == 3
+    assert err.startswith(f"drs-operator query: error: 1 of 3 job IDs not found in DRS: {MISSING}")
     for secret in (SECRET_MARKER, TOKEN, SK, PASSWORD, "db_password"):
         assert secret not in out and secret not in err
+
+
+@pytest.mark.parametrize("mixed", ["error400", "items200"])
+async def test_found_jobs_are_printed_and_missing_ones_named(
+    sim: Simulator, mixed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """However DRS answers a batch mixing found and missing IDs (one 400 for the whole
+    batch by default), every found job is printed and every missing ID is named."""
+    found = sim.add_job(status="FULL_TRANSFER_STARTED")
+    other = "11111111-2222-3333-4444-55555555jb21"
+    sim.mixed_missing = mixed
+    code = await run(found, MISSING, other, *credential_flags(sim, "token"))
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert code == 1
+    assert [job["id"] for job in data["jobs"]] == [found]
+    assert data["missing"] == [MISSING, other]
+    line = err.strip()
+    assert line.startswith(
+        f"drs-operator query: error: 2 of 3 job IDs not found in DRS: {MISSING}, {other} "
+        "(DRS.M00289: "
+    ), line
+    assert "request " in line and err.count("\n") == 1
 
 
 async def test_query_reads_the_environment(
@@ -125,7 +150,10 @@ async def test_api_errors_exit_1(
     code = await run(job, *flags)
     out, err = capsys.readouterr()
     assert code == 1
-    assert out == ""
+    if setup == "not-found":  # the per-ID outcome is printed, then the line naming the ID
+        assert json.loads(out)["missing"] == [MISSING]
+    else:
+        assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("drs-operator query: error: ")
     assert words in lines[0] and "request " in lines[0]
@@ -147,6 +175,15 @@ async def test_unreachable_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     _, err = capsys.readouterr()
     assert code == 1
     assert "127.0.0.1" in err and TOKEN not in err
+    assert err.strip().endswith("connection failed: connection refused"), err
+
+
+async def test_a_region_that_does_not_exist_says_dns(capsys: pytest.CaptureFixture[str]) -> None:
+    code = await run(MISSING, "--region", "xx-nowhere-9", "--project-id", PROJECT, "--token", TOKEN)
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "drs.xx-nowhere-9.myhuaweicloud.com" in err and "DNS lookup failed" in err, err
+    assert "is 'xx-nowhere-9' a region" in err and TOKEN not in err
 
 
 BAD_INPUT = [
@@ -168,8 +205,13 @@ BAD_INPUT = [
     ),
     (
         [MISSING, "--region", "ap-southeast-1", "--project-id", PROJECT, "--access-key", "a"],
-        "missing",
+        "--access-key given but --secret-key missing",
         "half an AK/SK pair",
+    ),
+    (
+        [MISSING, "--region", "ap-southeast-1", "--project-id", PROJECT, "--token", "a b"],
+        "--token (DRS_TOKEN) must be visible ASCII",
+        "a token with a space",
     ),
     (
         [MISSING, "--region", "Evil.com/x", "--project-id", PROJECT, "--token", "t"],
@@ -225,6 +267,7 @@ def test_bad_input_exits_2(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("drs-operator query: error: ")
     assert words in lines[0]
+    assert "Secret " not in lines[0] and " key " not in lines[0], "worded for flags, not a Secret"
 
 
 def test_no_job_ids_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,11 +16,16 @@ visible in the process list.
 Output (stdout, one JSON document)::
 
     {"count": N, "jobs": [...], "errors": {id: {"code", "message"}},
-     "unanswered": [...], "requestId": "..."}
+     "missing": [id, ...], "unanswered": [...], "requestId": "..."}
 
-It is redacted by construction: the job models do not declare any secret
-field. Exit codes: 0 success; 1 the call failed (one line on stderr with the
-error's description); 2 bad input (one line ``drs-operator query: error: ...``).
+Every ID gets its outcome: found jobs are printed even when others are
+missing (a batch DRS refuses as a whole because of one missing ID is split,
+:func:`ask`), and the missing ones are named on stderr. It is redacted by
+construction: the job models do not declare any secret field. Exit codes: 0
+every job found; 1 an ID not found (the JSON is printed, then one line on
+stderr naming the missing IDs), or the call failed (one line on stderr with
+the error's description and cause, e.g. ``DNS lookup failed``); 2 bad input
+(one line ``drs-operator query: error: ...`` naming the flag or variable).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import os
 import re
 import ssl
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -57,7 +63,8 @@ from drs_operator.drs import endpoints
 from drs_operator.drs.auth import build_auth
 from drs_operator.drs.classify import BatchDetailResult
 from drs_operator.drs.client import DrsClient
-from drs_operator.drs.errors import DrsError
+from drs_operator.drs.errors import NOT_FOUND_CODES, DrsError, DrsNotFoundError
+from drs_operator.drs.models import JobDetail
 
 __all__ = ["ENVIRONMENT", "configure", "execute"]
 
@@ -84,6 +91,13 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
 }
 
 
+EPILOG = """\
+Every job ID gets its outcome: the JSON on stdout holds the found jobs, and the
+missing IDs are named on stderr (exit 1). Prefer the DRS_* variables for secrets:
+flags are visible in the process list. `drs-operator simulate --show-credentials`
+prints commands that work against the simulator."""
+
+
 class _InputError(Exception):
     """Bad input: exit 2."""
 
@@ -103,15 +117,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "password": "IAM password (password login)",
         "domain": "IAM account (domain) name (password login)",
     }
+    metavars = {
+        "endpoint": "URL", "iam_endpoint": "URL", "region": "REGION", "project_id": "ID",
+        "token": "TOKEN", "access_key": "KEY", "secret_key": "KEY", "security_token": "TOKEN",
+        "username": "NAME", "password": "PASSWORD", "domain": "NAME",
+    }  # fmt: skip
     for dest, (env, _) in ENVIRONMENT.items():
         flag = "--" + dest.replace("_", "-")
-        parser.add_argument(flag, dest=dest, default=None, help=f"{helps[dest]} [env {env}]")
-    parser.add_argument("--ca-bundle", default=None, help="PEM file of CA certificates to trust")
+        parser.add_argument(
+            flag, dest=dest, default=None, metavar=metavars[dest], help=f"{helps[dest]} (env {env})"
+        )
+    parser.add_argument(
+        "--ca-bundle", default=None, metavar="FILE", help="PEM file of CA certificates to trust"
+    )
     parser.add_argument(
         "--insecure", action="store_true", help="do not verify TLS certificates (testing only)"
     )
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per HTTP call"
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds per HTTP call (default {DEFAULT_TIMEOUT:g})",
     )
 
 
@@ -151,7 +178,30 @@ def _credentials(args: argparse.Namespace) -> Credentials:
     try:
         return parse_credentials(values, secret_name=SOURCE_NAME)
     except CredentialsError as error:
-        raise _InputError(str(error)) from None
+        raise _InputError(flag_wording(str(error))) from None
+
+
+def _flag(key: str) -> tuple[str, str]:
+    """The flag and environment variable of a credentials key (``region`` → ``--region``)."""
+    for dest, (env, known) in ENVIRONMENT.items():
+        if known == key:
+            return "--" + dest.replace("_", "-"), env
+    raise KeyError(key)
+
+
+_KEYS_RE = re.compile(r"\b(?:key )?(" + "|".join(key for _, key in ENVIRONMENT.values()) + r")\b")
+
+
+def flag_wording(message: str) -> str:
+    """A credentials error worded for flags, not a Secret: ``Secret (flags/environment): key
+    token must be ...`` → ``--token (DRS_TOKEN) must be ...``."""
+    message = message.removeprefix(f"Secret {SOURCE_NAME}: ")
+
+    def name(match: re.Match[str]) -> str:
+        flag, env = _flag(match.group(1))
+        return f"{flag} ({env})" if match.group(0).startswith("key ") else flag
+
+    return _KEYS_RE.sub(name, message)
 
 
 def _verify(args: argparse.Namespace) -> bool | ssl.SSLContext:
@@ -168,21 +218,90 @@ def _verify(args: argparse.Namespace) -> bool | ssl.SSLContext:
     return True
 
 
-def _render(result: BatchDetailResult, ids: list[str]) -> dict[str, Any]:
+@dataclass
+class Outcome:
+    """Per ID: found, answered with an error (not-found ones also in ``missing``), unanswered."""
+
+    jobs: dict[str, JobDetail] = field(default_factory=dict)
+    errors: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    missing: dict[str, str | None] = field(default_factory=dict)  # ID -> request ID
+    unanswered: list[str] = field(default_factory=list)
+    request_id: str | None = None
+
+    def add(self, result: BatchDetailResult) -> None:
+        self.jobs.update(result.jobs)
+        for job_id, (code, message) in result.errors.items():
+            self.errors[job_id] = (code, message)
+            if code in NOT_FOUND_CODES:
+                self.missing[job_id] = result.request_id
+        self.unanswered += [i for i in result.unanswered if i not in self.unanswered]
+        self.request_id = result.request_id or self.request_id
+
+    def not_found(self, job_id: str, error: DrsNotFoundError) -> None:
+        code, message = error.missing.get(job_id) or (error.code, error.api_message)
+        self.errors[job_id] = (code, message)
+        self.missing[job_id] = error.request_id
+        self.request_id = error.request_id or self.request_id
+
+
+async def ask(client: DrsClient, ids: list[str]) -> Outcome:
+    """batch-detail for ``ids``; a not-found answer for several IDs is split to name them.
+
+    DRS may answer a batch that mixes found and missing IDs with one error
+    (``DRS.M00289``, HTTP 400) instead of per-item results: the IDs it names are
+    missing, the others are asked again one at a time, so every found job is
+    still printed. Any other error is raised.
+    """
+    outcome = Outcome()
+    pending = [ids]
+    while pending:
+        group = pending.pop(0)
+        try:
+            outcome.add(await client.batch_detail(group))
+        except DrsNotFoundError as error:
+            named = [job_id for job_id in group if job_id in error.missing]
+            if len(group) == 1 and not named:
+                named = group
+            for job_id in named:
+                outcome.not_found(job_id, error)
+            pending += [[job_id] for job_id in group if job_id not in named]
+    return outcome
+
+
+def _render(outcome: Outcome, ids: list[str]) -> dict[str, Any]:
     return {
-        "count": result.count,
+        "count": len(outcome.jobs) + len(outcome.errors),
         "jobs": [
-            result.jobs[job_id].model_dump(mode="json", exclude_none=True)
+            outcome.jobs[job_id].model_dump(mode="json", exclude_none=True)
             for job_id in ids
-            if job_id in result.jobs
+            if job_id in outcome.jobs
         ],
         "errors": {
             job_id: {"code": code, "message": message}
-            for job_id, (code, message) in result.errors.items()
+            for job_id, (code, message) in outcome.errors.items()
         },
-        "unanswered": list(result.unanswered),
-        "requestId": result.request_id,
+        "missing": [job_id for job_id in ids if job_id in outcome.missing],
+        "unanswered": list(outcome.unanswered),
+        "requestId": outcome.request_id,
     }
+
+
+def describe_missing(outcome: Outcome, ids: list[str]) -> str:
+    """One line naming every missing ID, with DRS's code, message and request ID."""
+    missing = [job_id for job_id in ids if job_id in outcome.missing]
+    code, message = outcome.errors[missing[0]]
+    request = outcome.missing[missing[0]]
+    detail = "; ".join(
+        part
+        for part in (
+            f"{code}: {message}" if code else message,
+            f"request {request}" if request else None,
+        )
+        if part
+    )
+    return f"{len(missing)} of {len(ids)} job IDs not found in DRS: {', '.join(missing)}" + (
+        f" ({detail})" if detail else ""
+    )
 
 
 async def _query(
@@ -193,7 +312,7 @@ async def _query(
     iam_endpoint: str | None,
     verify: bool | ssl.SSLContext,
     seconds: float,
-) -> BatchDetailResult:
+) -> Outcome:
     async with httpx.AsyncClient(
         verify=verify, timeout=seconds, follow_redirects=False
     ) as iam_http:
@@ -205,7 +324,7 @@ async def _query(
             timeout=seconds,
             verify=verify,
         ) as client:
-            return await client.batch_detail(ids)
+            return await ask(client, ids)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -222,13 +341,13 @@ def execute(args: argparse.Namespace) -> int:
                     credentials.iam_endpoint, credentials.region, "iam"
                 )
         except ValueError as error:
-            raise _InputError(str(error)) from None
+            raise _InputError(flag_wording(str(error))) from None
         verify = _verify(args)
     except _InputError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     try:
-        result = asyncio.run(
+        outcome = asyncio.run(
             _query(
                 credentials=credentials,
                 ids=ids,
@@ -239,7 +358,13 @@ def execute(args: argparse.Namespace) -> int:
             )
         )
     except DrsError as error:
-        print(f"{PROG}: error: {error.describe()}", file=sys.stderr)
+        text = error.describe()
+        if "DNS lookup failed" in text and not credentials.endpoint and credentials.region:
+            text += f" (is {credentials.region!r} a region of this cloud?)"
+        print(f"{PROG}: error: {text}", file=sys.stderr)
         return 1
-    print(json.dumps(_render(result, ids), indent=2, sort_keys=False))
+    print(json.dumps(_render(outcome, ids), indent=2, sort_keys=False))
+    if outcome.missing:
+        print(f"{PROG}: error: {describe_missing(outcome, ids)}", file=sys.stderr)
+        return 1
     return 0
