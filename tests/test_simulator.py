@@ -778,6 +778,12 @@ async def test_admin_api(make_sim: Factory, client: httpx.AsyncClient) -> None:
     assert (await client.post(f"{admin}/reset-stats")).status_code == 200
     assert sim.stats.batch_detail_calls == 0
 
+    listed = (await client.get(f"{admin}/jobs")).json()["jobs"]
+    assert [(j["id"], j["status"]) for j in listed] == [
+        (ids[0], "PAUSING"), (ids[2], "CREATING"), (NEVER, "INCRE_TRANSFER_STARTED")
+    ]  # fmt: skip
+    assert listed[2]["name"] == "n"
+
     await client.post(f"{admin}/tokens", json={"token": "added", "project_id": PROJECT})
     assert (await detail(client, sim, [ids[0]], token="added")).status_code == 200
     await client.post(f"{admin}/revoke-tokens")
@@ -833,7 +839,8 @@ async def test_simulate_command_serves_until_sigterm(client: httpx.AsyncClient) 
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
         assert "SIMSECRET" not in line  # no credential values without --show-credentials
-        assert "12 jobs" in line and "AK/SK access key" in line
+        assert "12 jobs" in line and "AK/SK with access key DEMOACCESSKEY0000001" in line
+        assert "IAM user demo-user@demo-account" in line and "/_sim/jobs lists the jobs" in line
         url = line.split(" listening on ")[1].split()[0]
         scenario = Scenario.from_file(DEMO)
         token = scenario.tokens[0]
@@ -880,3 +887,50 @@ async def test_simulate_command_bad_input_exits_2(
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], (reason, lines)
     assert out == b""
+
+
+async def test_show_credentials_prints_every_credential_and_a_command_that_works() -> None:
+    """Each printed ``drs-operator query`` command (token, user/password, AK/SK) succeeds."""
+    import shlex
+
+    from drs_operator import cli
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "drs_operator", "simulate", "--port", "0", "--show-credentials",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while len([line for line in lines if "drs-operator query" in line]) < 3:
+            lines.append((await asyncio.wait_for(proc.stdout.readline(), 10)).decode())
+        text = "".join(lines)
+        scenario = Scenario.from_file(DEMO)
+        for secret in (
+            scenario.tokens[0].token,
+            scenario.users[0].password,
+            scenario.access_keys[0].secret_key,
+        ):
+            assert secret in text
+        commands = [line.strip() for line in lines if line.strip().startswith("drs-operator query")]
+        assert len(commands) == 3  # token, user/password, AK/SK
+        for command in commands:
+            words = shlex.split(command)[1:]
+            code = await asyncio.to_thread(cli.main, words)
+            assert code == 0, command
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+def test_simulate_list_prints_the_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    from drs_operator import cli
+
+    assert cli.main(["simulate", "--list", "--scenario", str(DEMO)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    scenario = Scenario.from_file(DEMO)
+    assert out[0].split() == ["ID", "STATUS", "NAME"]
+    assert len(out) == 1 + len(scenario.jobs)
+    first = scenario.jobs[0]
+    assert out[1].split() == [first.id, first.status, first.fields["name"]]

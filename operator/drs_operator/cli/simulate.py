@@ -1,10 +1,15 @@
 """``drs-operator simulate``: run the DRS simulator server until SIGINT/SIGTERM.
 
-Prints one line with the URL and a summary of the credentials it accepts
-(values only with ``--show-credentials``: they are test credentials, but
-still credentials). Without ``--scenario`` it serves the bundled demo
-scenario. Exit codes: 0 after a signal, 1 when it cannot listen, 2 for a bad
-scenario file or bad flags.
+Prints one line with the URL, the number of jobs and the credentials it
+accepts: each token's project, each IAM user (``name@domain``) and each
+access key ID, the secret values hidden. ``--show-credentials`` prints every
+credential in full, one per line, with a ``drs-operator query`` command that
+uses it (they are test credentials, but still credentials). ``--list``
+prints the scenario's job IDs, statuses and names and exits; while it runs,
+``GET /_sim/jobs`` lists them with their current statuses. Without
+``--scenario`` it serves the bundled demo scenario. Exit codes: 0 after a
+signal (or ``--list``), 1 when it cannot listen, 2 for a bad scenario file
+or bad flags.
 """
 
 from __future__ import annotations
@@ -28,12 +33,23 @@ PROG = "drs-operator simulate"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", metavar="ADDRESS", help="address to listen on (loopback)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, metavar="PORT",
+        help=f"port (0: any free one; default {DEFAULT_PORT})",
+    )  # fmt: skip
     parser.add_argument(
         "--scenario", metavar="FILE", help="YAML scenario (default: the bundled demo scenario)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for generated data and faults")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed for generated data and faults (default 0)",
+    )
     parser.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", metavar="FILE", help="the certificate's private key")
     parser.add_argument(
@@ -44,7 +60,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--show-credentials",
         action="store_true",
-        help="print the accepted test credentials' values",
+        help="print every accepted credential in full (token, AK/SK, user/password)",
+    )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the scenario's job IDs, statuses and names, then exit",
     )
 
 
@@ -59,19 +80,60 @@ def _default_scenario() -> Scenario:
         return Scenario.from_file(path)
 
 
-def _describe(scenario: Scenario, *, show: bool) -> str:
+def _describe(scenario: Scenario) -> str:
+    """The accepted credentials, secrets hidden: identities only."""
     parts = []
     for token in scenario.tokens:
-        value = f" {token.token}" if show else ""
-        parts.append(f"token{value} for project {token.project_id or '(any)'}")
+        parts.append(f"a token for project {token.project_id or '(any)'}")
     for user in scenario.users:
-        secret = f" password {user.password}" if show else ""
-        parts.append(f"IAM user {user.name}@{user.domain}{secret} for project {user.project_id}")
+        parts.append(f"IAM user {user.name}@{user.domain} for project {user.project_id}")
     for key in scenario.access_keys:
-        value = f" {key.access_key} secret {key.secret_key}" if show else ""
-        temporary = " (temporary, with security token)" if key.security_token else ""
-        parts.append(f"AK/SK access key{value}{temporary}")
-    return "; ".join(parts) if parts else "no credentials (add some with POST /_sim/tokens)"
+        temporary = " (temporary, with a security token)" if key.security_token else ""
+        parts.append(f"AK/SK with access key {key.access_key}{temporary}")
+    if not parts:
+        return "no credentials (add some with POST /_sim/tokens)"
+    return "; ".join(parts) + " (--show-credentials prints them in full)"
+
+
+def credential_lines(scenario: Scenario, url: str, job_id: str | None) -> list[str]:
+    """Every accepted credential in full, each with a query command that uses it."""
+    job = job_id or "JOB_ID"
+    lines = ["Accepted credentials (test values; use them only with this simulator):"]
+    for token in scenario.tokens:
+        project = token.project_id or "ANY_PROJECT"
+        lines += [
+            f"  token     {token.token} (project {token.project_id or 'any'})",
+            f"            drs-operator query {job} --endpoint {url} --project-id {project} "
+            f"--token {token.token}",
+        ]
+    for user in scenario.users:
+        lines += [
+            f"  password  user {user.name}, password {user.password}, domain {user.domain} "
+            f"(project {user.project_id})",
+            f"            drs-operator query {job} --endpoint {url} --iam-endpoint {url} "
+            f"--project-id {user.project_id} --username {user.name} "
+            f"--password {user.password} --domain {user.domain}",
+        ]
+    project = next((t.project_id for t in scenario.tokens if t.project_id), None) or next(
+        (u.project_id for u in scenario.users), "PROJECT_ID"
+    )
+    for key in scenario.access_keys:
+        security = f" --security-token {key.security_token}" if key.security_token else ""
+        lines += [
+            f"  AK/SK     access key {key.access_key}, secret key {key.secret_key}"
+            + (f", security token {key.security_token}" if key.security_token else ""),
+            f"            drs-operator query {job} --endpoint {url} --project-id {project} "
+            f"--access-key {key.access_key} --secret-key {key.secret_key}{security}",
+        ]
+    return lines
+
+
+def job_lines(jobs: list[dict[str, object]]) -> list[str]:
+    """The jobs as a table: ID, status, name."""
+    rows = [("ID", "STATUS", "NAME")]
+    rows += [(str(j["id"]), str(j.get("status") or ""), str(j.get("name") or "")) for j in jobs]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    return [f"{a:{widths[0]}}   {b:{widths[1]}}   {c}".rstrip() for a, b, c in rows]
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -96,6 +158,10 @@ def execute(args: argparse.Namespace) -> int:
     simulator = Simulator(scenario=scenario, seed=args.seed)
     if args.mixed_missing:
         simulator.mixed_missing = args.mixed_missing
+    if args.list:
+        for line in job_lines(simulator.job_summaries()):
+            print(line)
+        return 0
     return asyncio.run(_serve(simulator, args, scenario, context))
 
 
@@ -114,13 +180,14 @@ async def _serve(
         url = await simulator.start(host=args.host, port=args.port, ssl_context=context)
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 1)
-    credentials = _describe(scenario, show=args.show_credentials)
-    jobs = len(simulator.job_ids())
+    ids = simulator.job_ids()
     print(
-        f"DRS simulator listening on {url} (DRS and IAM; admin API under /_sim): "
-        f"{jobs} jobs; accepting {credentials}",
+        f"DRS simulator listening on {url} (DRS and IAM; admin API under /_sim, "
+        f"GET {url}/_sim/jobs lists the jobs): {len(ids)} jobs; accepting {_describe(scenario)}",
         flush=True,
     )
+    if args.show_credentials:
+        print("\n".join(credential_lines(scenario, url, ids[0] if ids else None)), flush=True)
     try:
         await stop.wait()
     finally:

@@ -127,7 +127,8 @@ Admin API (no authentication: a loopback testing tool, never expose it)
 ----------------------------------------------------------------------
 ``GET /_sim/stats`` (``Stats.summary()`` + ``jobs`` + ``faults``);
 ``GET|POST /_sim/faults`` (POST an object of fault fields, ``"reset": true`` first
-resets; 400 for an unknown field or bad value); ``POST /_sim/jobs`` (a job spec as in
+resets; 400 for an unknown field or bad value); ``GET /_sim/jobs`` (every job's ``id``,
+current ``status`` and ``name``: ``{"jobs": [...]}``); ``POST /_sim/jobs`` (a job spec as in
 a scenario, a list of them, ``{"jobs": [...]}``, or ``{"count": N, ...template}`` →
 201 ``{"ids": [...]}``); ``GET /_sim/jobs/{id}``; ``POST /_sim/jobs/{id}/status``
 (``{"status": S, ...fields}``); ``DELETE /_sim/jobs/{id}``; ``POST /_sim/tokens``

@@ -81,6 +81,20 @@ class AdminApi(SimulatorState):
             return self._admin_error(400, str(exc))
         return web.json_response({"ids": ids}, status=201)
 
+    def job_summaries(self) -> list[dict[str, Any]]:
+        """Every existing job: ID, current status (progression applied) and name."""
+        summaries = []
+        for job_id in self.job_ids():
+            try:
+                item = self.job(job_id)
+            except KeyError:  # deleted meanwhile
+                continue
+            summaries.append({"id": job_id, "status": item.get("status"), "name": item.get("name")})
+        return summaries
+
+    async def _admin_list_jobs(self, request: web.Request) -> web.Response:
+        return web.json_response({"jobs": self.job_summaries()})
+
     async def _admin_get_job(self, request: web.Request) -> web.Response:
         try:
             return web.json_response(self.job(request.match_info["job_id"]))

@@ -108,6 +108,7 @@ class Simulator(DrsApi, AdminApi):
         app.router.add_get("/_sim/stats", self._admin_stats)
         app.router.add_get("/_sim/faults", self._admin_get_faults)
         app.router.add_post("/_sim/faults", self._admin_faults)
+        app.router.add_get("/_sim/jobs", self._admin_list_jobs)
         app.router.add_post("/_sim/jobs", self._admin_add_jobs)
         app.router.add_get("/_sim/jobs/{job_id}", self._admin_get_job)
         app.router.add_post("/_sim/jobs/{job_id}/status", self._admin_set_status)
