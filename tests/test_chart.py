@@ -28,7 +28,10 @@ RELEASE_NS = "ops"
 # The oldest version Chart.yaml's kubeVersion admits, and a current one.
 KUBE_VERSIONS = ("1.25.0", "1.33.0")
 # Kinds kubernetes_validate has no schema for (they come from CRDs).
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 # The least rules the operator needs: (apiGroup, resource, verb).
 EXPECTED_RULES = frozenset(
@@ -64,6 +67,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     "service-monitor": {
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}
     },
+    "prometheus-rule": {"metrics": {"prometheusRule": {"enabled": True, "labels": {"r": "p"}}}},
     "network-policy": {
         "networkPolicy": {
             "enabled": True,
@@ -432,6 +436,20 @@ def test_metrics_service_by_default_and_service_monitor_on_request(
         monitor["spec"]["selector"]["matchLabels"].items()
         <= only(docs, "Service")["metadata"]["labels"].items()
     )
+
+
+def test_prometheus_rule_is_off_by_default_and_ships_the_documented_alerts(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    assert not of_kind(manifests["default"], "PrometheusRule")
+    rule = only(manifests["prometheus-rule"], "PrometheusRule")
+    assert rule["metadata"]["labels"]["r"] == "p"
+    shipped = yaml.safe_load((CHART_DIR / "files" / "alerts.yaml").read_text(encoding="utf-8"))
+    assert rule["spec"] == {"groups": shipped["groups"]}
+    alerts = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert {"DrsTaskFailed", "DrsJobsNotSynced", "DrsOperatorStalled"} <= {
+        a["alert"] for a in alerts
+    }
 
 
 def test_network_policy(manifests: dict[str, list[dict[str, Any]]]) -> None:
