@@ -1,7 +1,8 @@
 """The ``drs-operator`` command line.
 
-Subcommands, one module each in this package, with ``configure(parser)`` and
-``execute(args) -> int``::
+Subcommands, one module each in this package, with ``configure(parser)``,
+``execute(args) -> int`` and optionally ``EPILOG`` (plain text after the
+options); ``demo_view`` is the demo's screen and summary (pure)::
 
     run       the operator                            drs_operator.cli.run
     simulate  the DRS simulator server                drs_operator.cli.simulate

@@ -162,10 +162,15 @@ class Operator:
                 version = await self._read_version(min(ATTEMPT_TIMEOUT, remaining))
                 served = await self.kube.drsjobs_served(timeout=min(ATTEMPT_TIMEOUT, remaining))
             except KubeError as exc:
-                if exc.status in (401, 403):
+                if exc.status == 401:
                     raise StartupError(
                         f"the Kubernetes API at {server} refused the operator's credentials "
-                        f"(HTTP {exc.status} {exc.reason or ''})".replace(" )", ")")
+                        "(HTTP 401 Unauthorized)"
+                    ) from None
+                if exc.status == 403:
+                    raise StartupError(
+                        f"the Kubernetes API at {server} forbids the operator to read its API "
+                        f"discovery (HTTP 403): check the operator's RBAC ({exc})"
                     ) from None
                 pause = RETRY_PAUSES[min(attempt, len(RETRY_PAUSES)) - 1]
                 if clock() + pause >= deadline:

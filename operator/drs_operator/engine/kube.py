@@ -2,7 +2,8 @@
 
 The one module of the engine that talks to the Kubernetes API: it reads
 credentials Secrets by name, merge-patches the ``/status`` subresource of
-DrsJobs and posts Events (kopf, in :mod:`drs_operator.handlers`, watches
+DrsJobs, posts Events, and answers the start-up check (``/version`` and the
+DrsJob API group's discovery) (kopf, in :mod:`drs_operator.handlers`, watches
 DrsJobs; ``drs-operator get`` lists them with the ``kubernetes`` package's
 synchronous client). It is async (httpx) and configured by
 :func:`drs_operator.engine.kubeconfig.load`, the same choice of cluster and
@@ -10,9 +11,10 @@ identity as kopf's login and ``drs-operator get``. A token that can expire
 (exec plugins, OIDC) is refreshed through the ``kubernetes`` package's hook
 at most every ``TOKEN_REFRESH_INTERVAL`` seconds, and at once after a 401.
 
-Errors: :class:`KubeError` with the HTTP status and the API's ``reason``;
-a 404 on a read or a status patch is answered with ``None`` (the object is
-gone), not an error. Secret contents never reach a log line or an error.
+Errors: :class:`KubeError` with the HTTP status and the API's ``reason``
+(without an answer: ``cause``, e.g. ``connection refused``); a 404 on a read
+or a status patch is answered with ``None`` (the object is gone), not an
+error. Secret contents never reach a log line or an error.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ number of seconds. A few internal tuning values have no flag: the
 refresher's ``cadence.tick`` and ``cadence.lead`` and the backoff's
 ``factor`` (their defaults are what the benchmarks measure).
 
-:data:`OPTIONS` is the single source: the CLI builds its flags from it, the
-Helm chart and the README document the same names.
+:data:`OPTIONS` is the single source: the CLI builds its flags from it (with
+metavars, defaults written with their units and limits), the Helm chart and
+the README document the same names; ``tests/test_help.py`` checks the limits
+equal the chart schema's.
 """
 
 from __future__ import annotations
