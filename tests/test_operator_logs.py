@@ -211,3 +211,21 @@ async def test_refused_status_patches_are_logged_once_and_the_recovery_once(
     await cycle(operator)
     again = [r for r in _lines(caplog, "orders") if r.getMessage() == "Status written again"]
     assert len(again) == 1
+
+
+def test_each_kind_of_transition_gets_its_own_fields() -> None:
+    from drs_operator.domain.events import EventSpec
+    from drs_operator.engine.writer import describe_transition
+
+    new = {
+        "taskStatus": "INCRE_TRANSFER_STARTED",
+        "phase": "Running",
+        "conditions": [{"type": "Synced", "status": "True", "reason": "Refreshed"}],
+    }
+    recovered = EventSpec("Normal", "SyncRecovered", "Synced changed from False to True")
+    assert describe_transition(recovered, new)[1] == {
+        "event": "SyncRecovered",
+        "reason": "Refreshed",
+    }
+    later = EventSpec("Warning", "DriftDetected", "sourceEndpoint.port: 3306 -> 3307")
+    assert describe_transition(later, new) == (later.message, {"event": "DriftDetected"})

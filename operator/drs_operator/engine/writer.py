@@ -34,6 +34,10 @@ from drs_operator import GROUP, KIND, VERSION
 from drs_operator.domain import conditions as c
 from drs_operator.domain.events import (
     EVENT_WARNING,
+    REASON_SYNC_FAILED,
+    REASON_SYNC_RECOVERED,
+    REASON_SYNC_SUSPENDED,
+    REASON_SYNC_UNKNOWN,
     REASON_TASK_OBSERVED,
     REASON_TASK_STATUS_CHANGED,
     EventSpec,
@@ -51,6 +55,9 @@ from drs_operator.engine.registry import JobRecord, Registry
 logger = logging.getLogger(__name__)
 
 COMPONENT = "drs-operator"
+SYNC_EVENTS = frozenset(
+    {REASON_SYNC_FAILED, REASON_SYNC_RECOVERED, REASON_SYNC_SUSPENDED, REASON_SYNC_UNKNOWN}
+)
 MAX_FAILURES_REMEMBERED = 10_000  # jobs whose last write failed (the log is deduplicated)
 _MAX_LOGGED_DETAIL = 300
 
@@ -96,11 +103,12 @@ def describe_transition(event: EventSpec, new: dict[str, Any]) -> tuple[str, dic
             detail = one_line(new.get("failedReason") or new.get("errorMessage"), 300)
             if detail:
                 message = f"{message}: {detail}"
-    else:
+    elif event.reason in SYNC_EVENTS:
         conditions = new.get("conditions")
         synced = c.get_condition(conditions if isinstance(conditions, list) else [], c.SYNCED)
         if synced is not None:
             extra["reason"] = synced.get("reason")
+    # Any other event (a kind added later) is logged with its own message and reason.
     return message, {k: v for k, v in extra.items() if v is not None}
 
 
