@@ -275,6 +275,8 @@ def test_the_demo_redraws_in_place_within_the_terminal_and_keeps_its_log(tmp_pat
     log = folders[0] / "operator.log"
     assert "drs-operator 0.1.0 started" in log.read_text(encoding="utf-8")
     after = after.replace("\r", "")
-    assert "What happened (" in after and str(log) in after.replace("\n", " ")
-    assert "not a kubectl target" in after
-    assert all(len(line) <= 120 for line in after.splitlines())
+    assert "What happened (" in after and f"\n  {log}\n" in after  # the path whole, to copy
+    assert "not a kubectl target" in " ".join(after.split())
+    assert f"\n  drs-operator get --kubeconfig {folders[0] / 'kubeconfig'} -n demo\n" in after
+    # Within the width, but for the path and the command (never broken: a terminal wraps them).
+    assert all(len(line) <= 120 for line in after.splitlines() if str(folders[0]) not in line)

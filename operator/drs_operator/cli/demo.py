@@ -457,11 +457,14 @@ class Demo:
         ):
             self.say(line)
         self.say()
-        closing = (
-            f"Operator stopped (exit code {code}). Its log is kept in {self.log_path}. "
+        # Paths and commands on lines of their own, never broken (a terminal wraps them whole).
+        self.say(f"Operator stopped (exit code {code}). Its log is kept:")
+        self.say(f"  {self.log_path}")
+        note = (
             "The embedded Kubernetes API emulator stopped with the demo. It is not a kubectl "
-            "target (no Table output, no schema validation, no field selectors): while a demo "
-            f"runs, `{get_command(header)}` reads it."
+            "target (no Table output, no schema validation, no field selectors); while a demo "
+            "runs, this command reads it:"
         )
-        for line in textwrap.wrap(closing, width=width, break_on_hyphens=False):
+        for line in textwrap.wrap(note, width=width):
             self.say(line)
+        self.say(f"  {get_command(header)}")
