@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import datetime
@@ -185,6 +186,7 @@ class IamPasswordAuth(httpx.Auth):
         clock: Callable[[], float] = time.time,
         on_refresh: Callable[[str], None] | None = None,
         timeout: float = 10.0,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         if not (username and password and domain and project_id):
             raise ValueError("a username, password, domain and project ID are required")
@@ -199,6 +201,7 @@ class IamPasswordAuth(httpx.Auth):
         self._clock = clock
         self._on_refresh = on_refresh
         self._timeout = timeout
+        self._verify = verify
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -287,7 +290,11 @@ class IamPasswordAuth(httpx.Auth):
 
     async def _fetch(self) -> tuple[str, float]:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            # Its own client (closed by aclose): no redirect is followed, so the
+            # password never travels to another host than the IAM endpoint.
+            self._http = httpx.AsyncClient(
+                verify=self._verify, timeout=self._timeout, follow_redirects=False
+            )
         self.refreshes += 1
         host = httpx.URL(self._url).host
         started = self._clock()
@@ -386,6 +393,8 @@ def build_auth(
     *,
     iam_endpoint: str | None = None,
     http: httpx.AsyncClient | None = None,
+    verify: bool | ssl.SSLContext = True,
+    timeout: float = 10.0,
     refresh_margin: float = 3600.0,
     clock: Callable[[], float] = time.time,
     on_refresh: Callable[[str], None] | None = None,
@@ -393,7 +402,9 @@ def build_auth(
     """The auth for credentials, by ``credentials.mode`` (``token``, ``aksk``, ``password``).
 
     For ``password``, the IAM endpoint is ``iam_endpoint`` when given, else the
-    credentials' ``iam_endpoint``, else the region's default.
+    credentials' ``iam_endpoint``, else the region's default; without ``http``
+    the auth makes (and its ``aclose`` closes) its own IAM client with ``verify``
+    and ``timeout``.
     """
     mode = credentials.mode
     if mode == "token":
@@ -415,6 +426,8 @@ def build_auth(
             domain=credentials.domain or "",
             project_id=credentials.project_id or "",
             http=http,
+            verify=verify,
+            timeout=timeout,
             refresh_margin=refresh_margin,
             clock=clock,
             on_refresh=on_refresh,

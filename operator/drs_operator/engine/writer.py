@@ -150,6 +150,8 @@ class StatusWriter:
 
     async def drain(self, timeout: float) -> bool:
         """Wait for in-flight writes (graceful shutdown); False if they outlast timeout."""
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
