@@ -2,9 +2,29 @@
 
 Each pass it takes the jobs that are due from the registry, decides locally
 what needs no call (invalid spec, suspended, unusable credentials), resolves
-the rest to connections, tops partial batches up with jobs of the same
-connection that are nearly due, and runs one batch-detail call per batch with
-bounded concurrency and each connection's pacer (rate limit + backoff).
+the rest to connections, fills partial batches, and runs one batch-detail
+call per batch with bounded concurrency and each connection's pacer (rate
+limit + backoff).
+
+The calling policy, per connection (endpoint, project, credentials), since
+the DRS quota counts calls and a call of ten IDs costs what a call of one does:
+
+1. **Never late.** A job is due at most its interval after its last refresh
+   (jitter only shortens it), and a call is made when a job is due.
+2. **Ride along.** A call whose batch is not full takes the connection's jobs
+   that are due soonest, if due within half their interval (``cadence.ride``):
+   refreshed early, in a call made anyway, at no cost in calls.
+3. **Stay together.** All jobs of one call get the same jitter draw, so their
+   next refreshes fall together and the connection's jobs converge onto shared
+   call times instead of drifting apart; different calls, connections and
+   operators draw differently, so they do not hit the API in lockstep.
+4. **Fair share.** Each pass takes from a connection's queue only what its rate
+   limit allows within a tick; the rest stays due for the next pass, and a batch
+   waits for its own connection's pacer before it takes any shared slot, so one
+   connection's backlog never delays another connection's calls.
+
+New or changed DrsJobs are due at once; in-progress tasks are refreshed at
+least every in-progress cadence.
 
 What a call returns is turned into one observation per task ID (facts only,
 by :mod:`drs_operator.domain.observations`, which also decides the reasons,
