@@ -29,25 +29,18 @@ least every in-progress cadence.
 What a call returns is turned into one observation per task ID (facts only,
 by :mod:`drs_operator.domain.observations`, which also decides the reasons,
 messages and the cadence that follows); the status writer decides what to
-write. This module does the I/O around those decisions: calls, retries,
-splitting batches, rescheduling.
+write. This module does the scheduling around those decisions: which jobs go
+into which call, when, and when each job is due again.
 
-Failure handling per batch:
-- throttled: back off (jitter, Retry-After) and retry a few times, then report;
-- a not-found answer: IDs the service named are missing, the rest re-queried;
-  when it named none, the batch is split in halves until the bad IDs are
-  isolated; IDs found missing are remembered and later queried on their own;
-- IDs that simply did not come back are re-queried alone before being called
-  missing (a flaky answer must not mark a healthy task gone);
-- auth errors drop the token and re-read the Secret for the next refresh;
-- service/transport/parse errors back the connection off and keep the last
-  good status (only ``Synced`` changes).
+Each batch's calls and their failure handling (throttling, isolating bad
+IDs, re-asking unanswered ones, auth errors, backoff) are
+:class:`drs_operator.engine.querying.Querier`'s; the IDs found missing are
+remembered here and put in batches of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 import time
@@ -55,26 +48,19 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from drs_operator.domain import observations as facts
-from drs_operator.domain.batching import Batch, ConnectionKey, halves, plan_batches
+from drs_operator.domain.batching import Batch, ConnectionKey, plan_batches
 from drs_operator.domain.cadence import Pace, base_interval, next_interval
 from drs_operator.domain.credentials import CredentialsError
 from drs_operator.domain.observations import Failed, Missing, Observation, Observed, pace_of
-from drs_operator.drs.errors import (
-    DrsAuthError,
-    DrsError,
-    DrsNotFoundError,
-    DrsRequestError,
-    DrsThrottledError,
-)
 from drs_operator.engine.connections import Connection, Connections
-from drs_operator.engine.metrics import Metrics, bounded_code
+from drs_operator.engine.metrics import Metrics
+from drs_operator.engine.querying import Querier
 from drs_operator.engine.registry import JobRecord, Registry
 from drs_operator.engine.settings import Settings
 from drs_operator.engine.writer import Pending, StatusWriter
 
 logger = logging.getLogger(__name__)
 
-SUSTAINED = 2  # consecutive throttles after which a connection counts as throttled
 Target = tuple[ConnectionKey, str]
 
 
@@ -97,7 +83,11 @@ class Refresher:
         self._metrics = metrics
         self._clock = clock
         self._rng = rng or random.Random()
-        self._semaphore = asyncio.Semaphore(settings.batching.max_concurrency)
+        self._querier = Querier(
+            connections=connections,
+            metrics=metrics,
+            concurrency=settings.batching.max_concurrency,
+        )
         self._batch_slots = asyncio.Semaphore(
             settings.batching.max_concurrency
             + max(1, settings.writing.write_concurrency // settings.batching.batch_size)
@@ -298,7 +288,7 @@ class Refresher:
         # instead of piling up here as parsed jobs (backpressure, bounded memory).
         async with self._batch_slots:
             try:
-                observations = await self._query(connection, batch.job_ids, paced=True)
+                observations = await self._querier.query(connection, batch.job_ids, paced=True)
             except Exception as exc:  # never leave jobs in flight forever
                 logger.exception("Batch on %s failed unexpectedly", connection.key)
                 observations = dict.fromkeys(batch.job_ids, facts.internal_error(exc))
@@ -365,91 +355,3 @@ class Refresher:
         if connection is not None and pace is Pace.ERROR:
             delay = max(delay, connection.pacer.blocked_for)
         self._registry.reschedule(record, pace, delay)
-
-    async def _call(
-        self, connection: Connection, ids: Sequence[str], *, paced: bool = False
-    ) -> Any:
-        """One batch-detail call: the pacer (unless ``paced``: already passed), then a
-        concurrency slot for the call alone; throttling is retried after its backoff."""
-        for attempt in itertools.count(1):
-            if not paced or attempt > 1:
-                await connection.pacer.acquire()
-            try:
-                async with self._semaphore:
-                    result = await connection.client.batch_detail(ids)
-            except DrsThrottledError as exc:
-                self._metrics.throttled.labels(bounded_code(exc.code)).inc()
-                self._backoff(connection, "throttled", exc.retry_after)
-                # An isolated throttle is retried after its backoff, so it does not
-                # flip Synced; sustained throttling (more than SUSTAINED in a row on
-                # this connection, so at most SUSTAINED + 1 attempts) fails fast and
-                # reports: every waiting batch retrying would take a window per call.
-                if connection.pacer.failures > SUSTAINED:
-                    raise
-                continue
-            connection.pacer.record_success()
-            return result
-        raise AssertionError("unreachable")
-
-    def _backoff(self, connection: Connection, cause: str, retry_after: float | None) -> None:
-        delay = connection.pacer.record_failure(retry_after=retry_after)
-        self._metrics.backoffs.labels(cause).inc()
-        self._metrics.backoff_seconds.inc(delay)
-        logger.info("Backing off %s for %.1fs (%s)", connection.key, delay, cause)
-
-    async def _query(
-        self,
-        connection: Connection,
-        ids: Sequence[str],
-        *,
-        confirm: bool = True,
-        paced: bool = False,
-    ) -> dict[str, Observation]:
-        try:
-            result = await self._call(connection, ids, paced=paced)
-        except DrsNotFoundError as exc:
-            return await self._not_found(connection, ids, exc)
-        except DrsRequestError as exc:
-            if len(ids) > 1:  # maybe one bad ID spoils the batch: isolate it
-                return await self._split(connection, ids)
-            return {ids[0]: facts.failure(exc)}
-        except DrsAuthError as exc:
-            self._connections.on_auth_error(connection)
-            return dict.fromkeys(ids, facts.failure(exc))
-        except DrsError as exc:
-            failed = facts.failure(exc)
-            if exc.retryable and not isinstance(exc, DrsThrottledError):
-                self._backoff(connection, failed.reason.lower(), None)
-            return dict.fromkeys(ids, failed)
-
-        observations = facts.observe(result)
-        unanswered = result.unanswered
-        if unanswered and len(ids) > 1:
-            # Re-ask each alone: a dropped ID is only "missing" if it stays away.
-            for job_id in unanswered:
-                observations.update(await self._query(connection, [job_id]))
-        elif unanswered and confirm:
-            # Asked alone and still no record: ask once more before calling it gone,
-            # so one flaky answer does not mark a healthy task deleted.
-            return await self._query(connection, ids, confirm=False)
-        elif unanswered:
-            observations[unanswered[0]] = facts.unanswered(result.request_id)
-        return observations
-
-    async def _not_found(
-        self, connection: Connection, ids: Sequence[str], exc: DrsNotFoundError
-    ) -> dict[str, Observation]:
-        observations = facts.named_missing(exc, ids)
-        rest = [i for i in ids if i not in observations]
-        if not rest:
-            return observations
-        if observations:  # the named ones are gone; ask again about the others
-            observations.update(await self._query(connection, rest))
-            return observations
-        return await self._split(connection, ids)
-
-    async def _split(self, connection: Connection, ids: Sequence[str]) -> dict[str, Observation]:
-        first, second = halves(ids)
-        observations = await self._query(connection, first)
-        observations.update(await self._query(connection, second))
-        return observations
