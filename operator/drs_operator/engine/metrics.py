@@ -22,6 +22,7 @@ drs_operator_refresh_lag_seconds                       gauge
 drs_operator_refresher_last_pass_timestamp_seconds     gauge
 drs_operator_drsjobs                                   gauge      phase
 drs_operator_drsjobs_conditions                        gauge      type, status
+drs_operator_drsjobs_drift                             gauge      state
 drs_operator_jobs_refreshed_total                      counter    outcome
 =====================================================  =========  ===========================
 """
@@ -38,8 +39,10 @@ from prometheus_client import Counter as PCounter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from drs_operator.domain.drift import DRIFT_STATES
+
 PHASES = ("Pending", "Running", "Paused", "Completed", "Failed", "Deleted", "Unknown", "None")
-CONDITION_TYPES = ("Ready", "Synced", "Reconciling", "Stalled")
+CONDITION_TYPES = ("Ready", "Synced", "Reconciling", "Stalled", "Drifted")
 _CODE_RE = re.compile(r"^[A-Z]{2,8}\.[A-Z0-9]{3,8}$")
 
 
@@ -48,7 +51,8 @@ def bounded_code(code: str | None) -> str:
     return code if code and _CODE_RE.match(code) else "other"
 
 
-Summary = tuple[Any, Iterable[tuple[Any, Any]]]  # (phase, ((condition type, status), ...))
+# (phase, ((condition type, status), ...), drift state)
+Summary = tuple[Any, Iterable[tuple[Any, Any]], Any]
 
 
 class _JobsCollector(Collector):
@@ -58,7 +62,9 @@ class _JobsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         phases: Counter[str] = Counter()
         conditions: Counter[tuple[str, str]] = Counter()
-        for phase, pairs in self._summaries():
+        drifts: Counter[str] = Counter()
+        for phase, pairs, drift in self._summaries():
+            drifts[drift if drift in DRIFT_STATES else "None"] += 1
             phases[phase if phase in PHASES else "None"] += 1
             for kind, value in pairs:
                 if kind in CONDITION_TYPES and value in ("True", "False", "Unknown"):
@@ -76,6 +82,14 @@ class _JobsCollector(Collector):
             for value in ("True", "False", "Unknown"):
                 by_condition.add_metric([kind, value], conditions[(kind, value)])
         yield by_condition
+        by_drift = GaugeMetricFamily(
+            "drs_operator_drsjobs_drift",
+            "DrsJobs by drift state (None: nothing declared in spec.expect)",
+            labels=["state"],
+        )
+        for state in (*DRIFT_STATES, "None"):
+            by_drift.add_metric([state], drifts[state])
+        yield by_drift
 
 
 class Metrics:

@@ -23,8 +23,10 @@ the DRS quota counts calls and a call of ten IDs costs what a call of one does:
    waits for its own connection's pacer before it takes any shared slot, so one
    connection's backlog never delays another connection's calls.
 
-New or changed DrsJobs are due at once; in-progress tasks are refreshed at
-least every in-progress cadence.
+New or changed DrsJobs are due at once (a change of ``spec.expect`` alone
+needs no call: the last observation is judged again at the next pass, and
+the job keeps its place); in-progress tasks are refreshed at least every
+in-progress cadence.
 
 What a call returns is turned into one observation per task ID (facts only,
 by :mod:`drs_operator.domain.observations`, which also decides the reasons,
@@ -51,7 +53,14 @@ from drs_operator.domain import observations as facts
 from drs_operator.domain.batching import Batch, ConnectionKey, plan_batches
 from drs_operator.domain.cadence import Pace, base_interval, next_interval
 from drs_operator.domain.credentials import CredentialsError
-from drs_operator.domain.observations import Failed, Missing, Observation, Observed, pace_of
+from drs_operator.domain.observations import (
+    Failed,
+    Missing,
+    Observation,
+    Observed,
+    Reevaluated,
+    pace_of,
+)
 from drs_operator.engine.connections import Connection, Connections
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.querying import Querier
@@ -96,7 +105,7 @@ class Refresher:
         self._missing: set[Target] = set()
         self._waiting: dict[ConnectionKey, int] = {}  # batches started, pacer not yet passed
         self.last_pass = clock()
-        self._refreshed = {
+        self._refreshed: dict[type[Observation], Any] = {
             kind: metrics.jobs_refreshed.labels(kind.__name__.lower())
             for kind in (Observed, Missing, Failed)
         }
@@ -160,6 +169,7 @@ class Refresher:
 
     async def refresh_once(self) -> None:
         cadence = self._settings.cadence
+        await self._reevaluate()
         records = self._registry.take_due(lead=cadence.lead, limit=self._room)
         if not records:
             return
@@ -185,6 +195,14 @@ class Refresher:
             task = asyncio.create_task(self._run_batch(batch, connections[key], targets))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _reevaluate(self) -> None:
+        """Judge the last observation again for jobs whose spec.expect changed (no call)."""
+        for record in self._registry.take_reevaluations():
+            try:
+                await self._writer.apply(record, Reevaluated())
+            except Exception:  # a bug must not stop the pass
+                logger.exception("Re-evaluating %s/%s failed unexpectedly", *record.key)
 
     def _budget(self, connection: Connection) -> int:
         """Batches this connection may start now: what its rate allows within a tick,

@@ -35,7 +35,8 @@ Entry = tuple[float, int, Key, int]  # (due, sequence, key, token)
 WriteMemo = tuple[int, int | None, str | None]
 
 
-Summary = tuple[Any, tuple[tuple[Any, Any], ...]]  # (phase, ((condition type, status), ...))
+# (phase, ((condition type, status), ...), drift state), for the metrics
+Summary = tuple[Any, tuple[tuple[Any, Any], ...], Any]
 
 
 def _encode(status: Mapping[str, Any]) -> bytes:
@@ -50,7 +51,13 @@ def _summary(status: Mapping[str, Any]) -> Summary:
         if isinstance(c, Mapping)
     )
     phase = status.get("phase")
-    return (sys.intern(phase) if isinstance(phase, str) else None, pairs)
+    drift = status.get("drift")
+    state = drift.get("state") if isinstance(drift, Mapping) else None
+    return (
+        sys.intern(phase) if isinstance(phase, str) else None,
+        pairs,
+        sys.intern(state) if isinstance(state, str) else None,
+    )
 
 
 @dataclass(eq=False, slots=True)
@@ -66,7 +73,7 @@ class JobRecord:
     # The known .status, kept as compact JSON (a tenth of the memory of the dicts
     # at 10,000 DrsJobs); decoded only when a new observation must be compared.
     status_json: bytes = b"{}"
-    summary: Summary = (None, ())  # phase and conditions, for the metrics
+    summary: Summary = (None, (), None)  # phase, conditions and drift, for the metrics
     due: float = 0.0
     pace: Pace = Pace.IMMEDIATE
     in_flight: bool = False
@@ -94,6 +101,10 @@ class JobRecord:
         self.summary = _summary(value)
 
 
+def _without_expect(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k != "expect"}
+
+
 def _rv(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -117,6 +128,7 @@ class Registry:
         # with lazy invalidation: an entry is live while its token matches the record's.
         self._queues: dict[QueueKey, list[Entry]] = {None: []}
         self._seq = itertools.count()
+        self._reevaluate: set[Key] = set()  # jobs whose spec.expect alone changed
         self.wakeup = asyncio.Event()
 
     def __len__(self) -> int:
@@ -170,11 +182,19 @@ class Registry:
         record.status = status
         if raw_spec != record.raw_spec or generation != record.generation:
             changed_spec = raw_spec != record.raw_spec
+            expect_only = changed_spec and _without_expect(raw_spec) == _without_expect(
+                record.raw_spec
+            )
+            was_valid = record.spec is not None
             record.raw_spec = raw_spec
             record.generation = generation
             if changed_spec:
                 self._parse(record)
-                self.schedule(record, Pace.IMMEDIATE, 0.0)
+                if expect_only and was_valid and record.spec is not None:
+                    self._reevaluate.add(key)  # judged again without a call; keeps its place
+                    self.wakeup.set()
+                else:
+                    self.schedule(record, Pace.IMMEDIATE, 0.0)
         return record
 
     def forget(self, key: Key) -> None:
@@ -311,6 +331,18 @@ class Registry:
                 kept.append(entry)
         for entry in kept:
             heapq.heappush(queue, entry)
+        return taken
+
+    def take_reevaluations(self) -> list[JobRecord]:
+        """Jobs whose ``spec.expect`` alone changed, not in flight (the others wait)."""
+        taken = []
+        for key in list(self._reevaluate):
+            record = self._records.get(key)
+            if record is None:
+                self._reevaluate.discard(key)
+            elif not record.in_flight:
+                self._reevaluate.discard(key)
+                taken.append(record)
         return taken
 
     def reschedule(self, record: JobRecord, pace: Pace, delay: float) -> None:

@@ -95,7 +95,11 @@ class StatusWriter:
             return None
         current = record.status or None
         new = compute_status(
-            current=current, observation=observation, generation=record.generation, now=self._now()
+            current=current,
+            observation=observation,
+            generation=record.generation,
+            now=self._now(),
+            expect=record.spec.expect if record.spec is not None else None,
         )
         patch = status_patch(current, new)
         if patch is None:
