@@ -12,7 +12,7 @@ import pytest
 
 from drs_operator.domain.credentials import Credentials
 from drs_operator.drs import signing
-from drs_operator.drs.auth import AkSkAuth, IamPasswordAuth, TokenAuth, build_auth
+from drs_operator.drs.auth import AkSkAuth, TokenAuth, build_auth
 from drs_operator.drs.client import DrsClient
 from drs_operator.drs.errors import (
     DrsAuthError,
@@ -20,6 +20,7 @@ from drs_operator.drs.errors import (
     DrsThrottledError,
     DrsTransportError,
 )
+from drs_operator.drs.iam import IamPasswordAuth
 
 PROJECT = "054ba152d480d55b2f5dc0069e7ddef0"
 IAM = "https://iam.example.test"

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from drs_operator.drs.auth import AkSkAuth, IamPasswordAuth, TokenAuth
+from drs_operator.drs.auth import AkSkAuth, TokenAuth
 from drs_operator.drs.classify import CallRecord
 from drs_operator.drs.client import DrsClient
 from drs_operator.drs.errors import (
@@ -23,6 +23,7 @@ from drs_operator.drs.errors import (
     DrsThrottledError,
     DrsTransportError,
 )
+from drs_operator.drs.iam import IamPasswordAuth
 from drs_operator.drs.tls import ssl_verify
 from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
 from tests.tls import self_signed_cert

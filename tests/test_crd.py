@@ -390,6 +390,7 @@ def test_spec_fields(schema: dict[str, Any]) -> None:
         "endpoint",
         "refreshInterval",
         "suspend",
+        "expect",
     }
     assert spec["properties"]["suspend"] == {
         "type": "boolean",
@@ -409,7 +410,7 @@ def test_status_fields(schema: dict[str, Any]) -> None:
         "jobDirection", "dbUseType", "netType", "schemaType", "nodeNum", "multiWrite",
         "parentId", "masterJobId", "createTime", "actualStartTime", "fullTransferCompleteTime",
         "updateTime", "sourceEndpoint", "targetEndpoint", "dmqEndpoint", "sourceSharding",
-        "instance", "failedReason", "errorCode", "errorMessage", "conditions",
+        "instance", "failedReason", "errorCode", "errorMessage", "conditions", "drift",
     }  # fmt: skip
     assert status["phase"]["enum"] == [
         "Pending", "Running", "Paused", "Completed", "Failed", "Deleted", "Unknown"
@@ -467,6 +468,8 @@ EXPECTED_COLUMNS = [
     Column("Type", ".status.taskType", "string", 1, "The DRS task type."),
     Column("Reason", '.status.conditions[?(@.type=="Synced")].reason', "string", 1,
            "Reason of the Synced condition."),
+    Column("Drift", ".status.drift.state", "string", 1,
+           "Drift from spec.expect: InSync, Modified, Deleted or NotChecked."),
 ]  # fmt: skip
 
 

@@ -230,7 +230,7 @@ def test_all_namespaces_wide(
     lines = out.splitlines()
     assert lines[0].split() == [
         "NAMESPACE", "NAME", "STATUS", "READY", "SYNCED", "SOURCE", "TARGET", "AGE",
-        "JOB", "ID", "TYPE", "REASON",
+        "JOB", "ID", "TYPE", "REASON", "DRIFT",
     ]  # fmt: skip
     assert [line.split()[:2] for line in lines[1:]] == [["data", "orders-sync"], ["ops", "aaa"]]
     assert lines[1].split()[-3:] == [

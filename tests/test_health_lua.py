@@ -156,6 +156,23 @@ CASES: list[Case] = [
     Case("awaiting-first-refresh", drsjob(conditions=[
             cond("Ready", "Unknown", "AwaitingFirstRefresh", "")]),
          "Progressing", "AwaitingFirstRefresh", "seen but not refreshed yet"),
+    Case("drifted", drsjob(conditions=[
+            cond("Ready", "False", "Drifted", "Differs from spec.expect: sourceEndpoint.port: "
+                 "3306 -> 3307"), SYNCED, NOT_RECONCILING, NOT_STALLED,
+            cond("Drifted", "True", "Modified", "Differs from spec.expect: sourceEndpoint.port: "
+                 "3306 -> 3307")]),
+         "Degraded", "Modified: Differs from spec.expect: sourceEndpoint.port: 3306 -> 3307",
+         "the task is not what Git declares: a person must reconcile the two"),
+    Case("drifted-in-progress", drsjob(conditions=[
+            cond("Ready", "False", "TaskInProgress", "FULL_TRANSFER_STARTED"), SYNCED,
+            cond("Reconciling", "True", "TaskInProgress", "FULL_TRANSFER_STARTED"),
+            cond("Drifted", "True", "Modified", "Differs from spec.expect: jobName: a -> b")]),
+         "Degraded", "Modified: Differs from spec.expect: jobName: a -> b",
+         "drift is reported even while the task is busy"),
+    Case("in-sync", drsjob(conditions=[
+            READY, SYNCED, NOT_RECONCILING, NOT_STALLED,
+            cond("Drifted", "False", "InSync", "The task is what spec.expect declares")]),
+         "Healthy", "TaskHealthy: INCRE_TRANSFER_STARTED", "declared and in sync: healthy"),
     Case("no-conditions", drsjob(conditions=None), "Progressing",
          "Waiting for the first refresh", "status without conditions"),
     Case("empty-conditions", drsjob(conditions=[]), "Progressing",

@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drs_operator.domain.crd import load_crd
+from drs_operator.domain.drift import parse_expect
 from drs_operator.domain.mapping import compute_status
 from drs_operator.domain.observations import Failed, Missing, Observed
 from drs_operator.domain.phases import ALL_STATUSES
@@ -88,3 +90,27 @@ def test_printer_columns_show_source_and_target_addresses() -> None:
     assert cells["Target"] == "192.168.6.178:3306"
     assert cells["Status"] == "INCRE_TRANSFER_STARTED"
     assert (cells["Ready"], cells["Synced"], cells["Reason"]) == ("True", "True", "Refreshed")
+
+
+@pytest.mark.parametrize(
+    "expect",
+    [
+        {"phases": ["Paused"], "nodeNum": 1, "multiWrite": True, "jobName": "x" * 256,
+         "taskStatuses": [f"S{i}" for i in range(40)],
+         "sourceEndpoint": {"port": 1, "ip": "::1", "dbType": "x" * 256},
+         "targetEndpoint": {k: "y" * 256 for k in ("dbType", "ip", "instId", "region",
+                                                    "projectId", "user", "dbName")}},
+        {"jobName": "DRS-4963"},
+    ],
+    ids=["drifted, every kind, longest values", "in sync"],
+)  # fmt: skip
+def test_drift_statuses_and_their_specs_validate(expect: dict[str, Any]) -> None:
+    job = parse_batch_detail({"results": [full_item("INCRE_TRANSFER_STARTED")]}).results[0]
+    for observation in (Observed(job), Missing("DRS.M05004", "deleted", "r")):
+        status = compute_status(current=None, observation=observation, generation=1, now=NOW,
+                                expect=parse_expect(expect))  # fmt: skip
+        obj = as_object(status)
+        obj["spec"]["expect"] = expect
+        assert "drift" in status and validate(obj) == []
+        cells = {c.name: evaluate(c.json_path, obj) for c in columns_from_crd(CRD)}
+        assert cells["Drift"] == status["drift"]["state"]

@@ -227,5 +227,11 @@ def test_each_kind_of_transition_gets_its_own_fields() -> None:
         "event": "SyncRecovered",
         "reason": "Refreshed",
     }
-    later = EventSpec("Warning", "DriftDetected", "sourceEndpoint.port: 3306 -> 3307")
-    assert describe_transition(later, new) == (later.message, {"event": "DriftDetected"})
+    drifted = {**new, "drift": {"state": "Modified"}}
+    detected = EventSpec("Warning", "DriftDetected", "Drift changed from InSync to Modified: x")
+    assert describe_transition(detected, drifted) == (
+        detected.message,
+        {"event": "DriftDetected", "driftState": "Modified"},
+    )
+    later = EventSpec("Normal", "SomethingNew", "a kind of event added later")
+    assert describe_transition(later, new) == (later.message, {"event": "SomethingNew"})

@@ -75,6 +75,7 @@ HEALTHY = drsjob(
             condition("Reconciling", "False", "Steady"),
             condition("Stalled", "False", "Healthy"),
         ],
+        "drift": {"state": "InSync", "lastCheckTime": "2024-05-01T00:00:00Z"},
     },
 )
 AUTH_FAILED = drsjob(
@@ -129,7 +130,7 @@ def test_columns_from_crd_reads_every_field() -> None:
 def test_packaged_columns_in_order() -> None:
     assert [(c.name, c.priority) for c in COLUMNS] == [
         ("Status", 0), ("Ready", 0), ("Synced", 0), ("Source", 0), ("Target", 0), ("Age", 0),
-        ("Job ID", 1), ("Type", 1), ("Reason", 1),
+        ("Job ID", 1), ("Type", 1), ("Reason", 1), ("Drift", 1),
     ]  # fmt: skip
 
 
@@ -343,13 +344,13 @@ fresh                                                                           
 WIDE_TABLE = (
     "NAMESPACE   NAME          STATUS                   READY   SYNCED   SOURCE              "
     "TARGET            AGE     JOB ID                                 "
-    "TYPE              REASON\n"
+    "TYPE              REASON       DRIFT\n"
     "data        orders-sync   INCRE_TRANSFER_STARTED   True    True     192.168.0.10:3306   "
     "10.0.0.20:3306    10d     9a470239-2308-4bb5-a6bc-1040402fjb21   "
-    "FULL_INCR_TRANS   Refreshed\n"
+    "FULL_INCR_TRANS   Refreshed    InSync\n"
     "finance     billing-dr    FULL_TRANSFER_FAILED     False   False    172.16.1.5:3306     "
     "172.16.9.9:3307   2m30s   dc67695a-ee3e-49b8-a022-a099bd81jb21   "
-    "FULL_TRANS        AuthFailed\n"
+    "FULL_TRANS        AuthFailed   \n"
 )
 
 

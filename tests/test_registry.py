@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from drs_operator.domain.batching import ConnectionKey
 from drs_operator.domain.cadence import Pace
 from drs_operator.engine.registry import Registry
 
@@ -147,13 +148,13 @@ def test_invalid_spec_is_kept_with_its_error(registry: Registry) -> None:
     assert "jobId" in str(record.spec_error)
 
 
-def test_take_ahead_fills_only_within_horizon(registry: Registry, clock: Clock) -> None:
+def test_take_soonest_fills_only_within_horizon(registry: Registry, clock: Clock) -> None:
     for i in range(3):
         registry.observe(event_type=None, body=body(f"j{i}", uid=f"u{i}"))
     records = registry.take_due()
     for record, delay in zip(records, [1, 2, 50], strict=True):
         registry.reschedule(record, Pace.STEADY, delay)
-    taken = registry.take_ahead(horizon=lambda r: 5.0, accept=lambda r: True)
+    taken = registry.take_soonest(None, count=5, horizon=lambda r: 5.0)
     assert sorted(r.name for r in taken) == ["j0", "j1"]
     clock.now += 50
     assert [r.name for r in registry.take_due()] == ["j2"]
@@ -165,18 +166,68 @@ def test_oldest_due_age_is_the_refresh_lag(registry: Registry, clock: Clock) -> 
     assert registry.oldest_due_age() == pytest.approx(7)
 
 
-def test_take_ahead_stops_once_enough_is_taken(registry: Registry, clock: Clock) -> None:
+def test_take_soonest_stops_at_count_and_keeps_the_rest(registry: Registry, clock: Clock) -> None:
     for i in range(5):
         registry.observe(event_type=None, body=body(f"j{i}", uid=f"u{i}"))
     for record in registry.take_due():
         registry.reschedule(record, Pace.STEADY, 1)
-    taken: list[object] = []
-
-    def accept(record: object) -> bool:
-        taken.append(record)
-        return True
-
-    registry.take_ahead(horizon=lambda r: 5.0, accept=accept, enough=lambda: len(taken) >= 2)
-    assert len(taken) == 2
+    refused = [r for r in registry._records.values() if r.name == "j0"]
+    taken = registry.take_soonest(
+        None, count=2, horizon=lambda r: 5.0, accept=lambda r: r not in refused
+    )
+    assert len(taken) == 2 and refused[0] not in taken
     clock.now += 1
-    assert len(registry.take_due()) == 3  # the others kept their place
+    assert len(registry.take_due()) == 3  # the others (the refused one too) kept their place
+
+
+KEY_A = ConnectionKey("https://drs.a", "p", "fa")
+KEY_B = ConnectionKey("https://drs.b", "p", "fb")
+
+
+def _on(registry: Registry, key: ConnectionKey | None, names: list[str], delay: float) -> None:
+    for name in names:
+        registry.observe(event_type=None, body=body(name, uid=name))
+    for record in registry.take_due():
+        if record.name in names:
+            record.connection_key = key
+            registry.reschedule(record, Pace.STEADY, delay)
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected", "reason"),
+    [
+        ({}, {"a0", "a1", "a2", "b0"}, "no cap: every due job"),
+        ({KEY_A: 1}, {"a0", "b0"}, "a cap takes the soonest of that connection only"),
+        ({KEY_A: 0, KEY_B: 0}, set(), "a connection at its rate takes nothing"),
+    ],
+)
+def test_take_due_caps_each_connection_on_its_own(
+    registry: Registry,
+    clock: Clock,
+    limits: dict[ConnectionKey, int],
+    expected: set[str],
+    reason: str,
+) -> None:
+    _on(registry, KEY_A, ["a0", "a1", "a2"], 1)
+    _on(registry, KEY_B, ["b0"], 1)
+    clock.now += 2
+    taken = registry.take_due(limit=lambda key: limits.get(key) if key else None)
+    assert {r.name for r in taken} == expected, reason
+    for record in taken:
+        registry.put_back(record)
+    assert {r.name for r in registry.take_due()} == {"a0", "a1", "a2", "b0"}, "all still due"
+
+
+def test_take_soonest_reads_one_connection_only(registry: Registry, clock: Clock) -> None:
+    _on(registry, KEY_A, ["a0"], 5)
+    _on(registry, KEY_B, ["b0"], 1)
+    taken = registry.take_soonest(KEY_A, count=3, horizon=lambda r: 10.0)
+    assert [r.name for r in taken] == ["a0"], "b0 is sooner but of another connection"
+
+
+def test_put_back_keeps_the_due_time(registry: Registry, clock: Clock) -> None:
+    _on(registry, KEY_A, ["a0"], 3)
+    clock.now += 5
+    [record] = registry.take_due()
+    registry.put_back(record)
+    assert registry.oldest_due_age() == pytest.approx(2), "still 2 s late, not rescheduled"

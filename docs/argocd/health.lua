@@ -5,6 +5,7 @@
 --   spec.suspend true                                              -> Suspended
 --   Stalled=True (task failed, deleted or missing)                 -> Degraded
 --   Synced=False for a reason a retry cannot fix                   -> Degraded
+--   Drifted=True (the task is not what spec.expect declares)       -> Degraded
 --   Reconciling=True (task in progress)                            -> Progressing
 --   Ready=True                                                     -> Healthy
 --   Ready=False with reason TaskCompleted                          -> Healthy
@@ -78,6 +79,13 @@ local synced = condition(status, "Synced")
 if synced ~= nil and synced.status == "False" and fatal_sync_reasons[synced.reason] then
   hs.status = "Degraded"
   hs.message = describe(synced, "The operator cannot read the task")
+  return hs
+end
+
+local drifted = condition(status, "Drifted")
+if drifted ~= nil and drifted.status == "True" then
+  hs.status = "Degraded"
+  hs.message = describe(drifted, "The task is not what spec.expect declares")
   return hs
 end
 

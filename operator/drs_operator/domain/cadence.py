@@ -4,12 +4,17 @@ A job's interval depends on what its task was last seen doing: in-progress
 tasks are refreshed often, healthy steady ones less, failed, deleted and
 missing ones rarely, and a failed refresh is retried on its own interval.
 ``spec.refreshInterval`` overrides all of them (never below the minimum).
-Jitter spreads jobs that became due together so that the load stays even.
+
+Jitter only ever shortens an interval (a refresh is early, never late): the
+next refresh comes after ``interval * (1 - jitter * draw)`` with ``draw`` in
+[0, 1]. The refresher makes one draw per batch-detail call and applies it to
+every job of the call, so jobs refreshed together stay together (their next
+call is shared), while different calls, connections and operators drift
+apart instead of hitting the API in lockstep.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -29,6 +34,10 @@ class CadenceSettings:
     # fewer, busier wake-ups cost less CPU per call than one call at a time, and
     # batches fill up. Refreshes come up to this much early (~lead/2 on average).
     lead: float = 1.0
+    # A job may ride early in a call its connection makes anyway (a partial batch)
+    # once it is due within this fraction of its interval: a free refresh, and the
+    # jobs of a connection converge onto shared call times.
+    ride: float = 0.5
 
 
 class Pace(StrEnum):
@@ -58,12 +67,10 @@ def next_interval(
     *,
     settings: CadenceSettings,
     override: float | None = None,
-    rng: random.Random | None = None,
+    draw: float = 0.0,
 ) -> float:
-    """The interval with jitter (± ``settings.jitter`` of it), never negative."""
+    """The interval shortened by jitter: ``interval * (1 - jitter * draw)``, ``draw`` in [0, 1]."""
     interval = base_interval(pace, settings=settings, override=override)
     if interval <= 0 or settings.jitter <= 0:
         return interval
-    spread = interval * settings.jitter
-    draw = (rng or random).uniform(-spread, spread)
-    return max(0.0, interval + draw)
+    return interval * (1.0 - settings.jitter * min(1.0, max(0.0, draw)))

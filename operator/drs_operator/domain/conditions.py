@@ -4,7 +4,7 @@
   replaced. ``lastTransitionTime`` (RFC 3339, UTC, second precision:
   ``YYYY-MM-DDTHH:MM:SSZ``) changes only when the condition's ``status``
   changes; a new reason or message keeps it. Conditions are kept in a stable
-  order: Ready, Synced, Reconciling, Stalled, then any others in the order
+  order: Ready, Synced, Reconciling, Stalled, Drifted, then any others in the order
   they already had. Entries that are not objects, or repeat a type, are
   dropped.
 * The type and reason constants are the only spellings of condition types
@@ -21,6 +21,7 @@ from typing import Any, Final
 
 __all__ = [
     "CONDITION_ORDER",
+    "DRIFTED",
     "READY",
     "REASON_API_ERROR",
     "REASON_AUTH_FAILED",
@@ -28,9 +29,14 @@ __all__ = [
     "REASON_CREDENTIALS_INVALID",
     "REASON_CREDENTIALS_MISSING",
     "REASON_CREDENTIALS_UNAVAILABLE",
+    "REASON_DELETED",
+    "REASON_DRIFTED",
     "REASON_ENDPOINT_NOT_ALLOWED",
     "REASON_INVALID_RESPONSE",
     "REASON_INVALID_SPEC",
+    "REASON_IN_SYNC",
+    "REASON_MODIFIED",
+    "REASON_NOT_CHECKED",
     "REASON_NOT_FOUND",
     "REASON_PERMISSION_DENIED",
     "REASON_REFRESHED",
@@ -60,7 +66,8 @@ READY: Final = "Ready"
 SYNCED: Final = "Synced"
 RECONCILING: Final = "Reconciling"
 STALLED: Final = "Stalled"
-CONDITION_ORDER: Final = (READY, SYNCED, RECONCILING, STALLED)
+DRIFTED: Final = "Drifted"
+CONDITION_ORDER: Final = (READY, SYNCED, RECONCILING, STALLED, DRIFTED)
 
 # Condition statuses.
 STATUS_TRUE: Final = "True"
@@ -93,6 +100,13 @@ REASON_TASK_FAILED: Final = "TaskFailed"
 REASON_TASK_DELETED: Final = "TaskDeleted"
 REASON_UNKNOWN_STATUS: Final = "UnknownStatus"
 REASON_AWAITING_FIRST_REFRESH: Final = "AwaitingFirstRefresh"
+REASON_DRIFTED: Final = "Drifted"  # Ready False: healthy, but not what spec.expect declares
+
+# Drifted reasons: the drift state (drs_operator.domain.drift).
+REASON_MODIFIED: Final = "Modified"
+REASON_DELETED: Final = "Deleted"
+REASON_IN_SYNC: Final = "InSync"
+REASON_NOT_CHECKED: Final = "NotChecked"
 
 
 def format_time(moment: datetime) -> str:

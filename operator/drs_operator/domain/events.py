@@ -15,6 +15,13 @@
   first successful refresh of a new DrsJob posts no Synced event: its
   ``TaskObserved`` event says so already (one event per new DrsJob).
 
+* one event when ``status.drift.state`` changes into or out of drift:
+  ``DriftDetected`` (Warning) when it becomes ``Modified`` or ``Deleted``,
+  ``DriftResolved`` (Normal) when it goes from one of those back to
+  ``InSync``; the message carries the ``Drifted`` condition's message (the
+  first differences). Other changes (``NotChecked`` to ``InSync``, new
+  differences within ``Modified``) post nothing.
+
 Nothing changed, no event. A new message with the same status and reason
 (for instance another request ID) is not a change. Messages are built from the
 status only, which holds no secrets, and are clipped to fit an event.
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from drs_operator.domain import conditions as c
+from drs_operator.domain.drift import STATE_DELETED, STATE_IN_SYNC, STATE_MODIFIED
 from drs_operator.domain.phases import STATUS_DELETED, Group, group_of
 from drs_operator.drs.text import one_line
 
@@ -34,6 +42,8 @@ __all__ = [
     "EVENT_NORMAL",
     "EVENT_WARNING",
     "MAX_EVENT_MESSAGE",
+    "REASON_DRIFT_DETECTED",
+    "REASON_DRIFT_RESOLVED",
     "REASON_SYNC_FAILED",
     "REASON_SYNC_RECOVERED",
     "REASON_SYNC_SUSPENDED",
@@ -53,6 +63,8 @@ REASON_SYNC_FAILED: Final = "SyncFailed"
 REASON_SYNC_SUSPENDED: Final = "SyncSuspended"
 REASON_SYNC_RECOVERED: Final = "SyncRecovered"
 REASON_SYNC_UNKNOWN: Final = "SyncUnknown"
+REASON_DRIFT_DETECTED: Final = "DriftDetected"
+REASON_DRIFT_RESOLVED: Final = "DriftResolved"
 
 MAX_EVENT_MESSAGE: Final = 1000  # the API server caps event messages at 1024 bytes
 _MAX_VALUE: Final = 200
@@ -138,6 +150,30 @@ def _sync_event(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
     return EventSpec(EVENT_NORMAL, REASON_SYNC_UNKNOWN, _clip_bytes(message))
 
 
+_DRIFTED_STATES: Final = frozenset({STATE_MODIFIED, STATE_DELETED})
+
+
+def _drift_state(status: Mapping[str, Any] | None) -> str | None:
+    drift = status.get("drift") if isinstance(status, Mapping) else None
+    state = drift.get("state") if isinstance(drift, Mapping) else None
+    return state if isinstance(state, str) else None
+
+
+def _drift_event(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> EventSpec | None:
+    before, after = _drift_state(old), _drift_state(new)
+    if before == after:
+        return None
+    drifted = c.get_condition(new.get("conditions") or [], c.DRIFTED) or {}
+    detail = one_line(drifted.get("message"), MAX_EVENT_MESSAGE) or ""
+    if after in _DRIFTED_STATES:
+        text = f"Drift changed from {before or _NONE} to {after}: {detail}"
+        return EventSpec(EVENT_WARNING, REASON_DRIFT_DETECTED, _clip_bytes(text))
+    if before in _DRIFTED_STATES and after == STATE_IN_SYNC:
+        text = f"Drift changed from {before} to {after}: {detail}"
+        return EventSpec(EVENT_NORMAL, REASON_DRIFT_RESOLVED, _clip_bytes(text))
+    return None
+
+
 def transition_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[EventSpec]:
     """The events for going from status ``old`` to status ``new`` (empty if nothing changed)."""
     events: list[EventSpec] = []
@@ -147,4 +183,7 @@ def transition_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> 
     sync = _sync_event(_synced(old), _synced(new))
     if sync is not None:
         events.append(sync)
+    drift = _drift_event(old, new)
+    if drift is not None:
+        events.append(drift)
     return events

@@ -6,7 +6,9 @@ that turns them into a status. The three facts:
 * :class:`Observed`: the task was read;
 * :class:`Missing`: the task does not exist or was deleted;
 * :class:`Failed`: this refresh failed or was not attempted, with the
-  condition reason and a message naming the cause.
+  condition reason and a message naming the cause;
+* :class:`Reevaluated`: no refresh at all: the declared expectations changed
+  and the last observation is judged again (no DRS call).
 
 The decisions from a DRS answer to facts live here, next to the mapping, so
 the refresher only does I/O (calls, retries, splitting batches):
@@ -64,6 +66,7 @@ __all__ = [
     "Missing",
     "Observation",
     "Observed",
+    "Reevaluated",
     "failure",
     "internal_error",
     "invalid_spec",
@@ -101,7 +104,12 @@ class Failed:
     message: str  # safe, human text naming the cause (already includes code/request id)
 
 
-Observation = Observed | Missing | Failed
+@dataclass(frozen=True)
+class Reevaluated:
+    """Nothing new was observed: the spec changed (``spec.expect``), the status is re-decided."""
+
+
+Observation = Observed | Missing | Failed | Reevaluated
 
 #: Reasons only a change of the spec (which refreshes at once) or a restart can alter.
 _UNTIL_CHANGED: Final = frozenset(
@@ -206,6 +214,8 @@ def pace_of(observation: Observation) -> Pace:
         return Pace.STEADY
     if isinstance(observation, Missing):
         return Pace.FAILED
+    if isinstance(observation, Reevaluated):  # not a refresh: the schedule is not touched
+        raise ValueError("a re-evaluation has no pace")
     if observation.reason in _UNTIL_CHANGED:
         return Pace.FAILED
     return Pace.ERROR

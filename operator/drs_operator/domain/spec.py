@@ -3,7 +3,8 @@
 :func:`parse_spec` turns ``spec`` into a :class:`JobSpec` or raises
 :class:`SpecError` (reason ``InvalidSpec``) with a message naming the field
 and the rule, e.g. ``spec.jobId: must be 36 characters in UUID layout
-(8-4-4-4-12), got 35``. The formats themselves (job ID, duration, names,
+(8-4-4-4-12), got 35``. ``spec.expect`` is :mod:`drs_operator.domain.drift`'s.
+The formats themselves (job ID, duration, names,
 project, region, URL) are :mod:`drs_operator.domain.formats`'; the
 credentials Secret is :mod:`drs_operator.domain.credentials`'.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from drs_operator.domain.conditions import REASON_INVALID_SPEC
 from drs_operator.domain.credentials import REGION_RULE
+from drs_operator.domain.drift import Expectations, ExpectError, parse_expect
 from drs_operator.domain.formats import (
     format_seconds,
     is_dns1123_subdomain,
@@ -50,6 +52,7 @@ class JobSpec:
     endpoint: str | None
     refresh_interval: float | None
     suspend: bool
+    expect: Expectations | None = None  # spec.expect: what the task is supposed to be
 
 
 def _optional_str(spec: Mapping[str, Any], key: str) -> str | None:
@@ -154,6 +157,11 @@ def parse_spec(
                 f"got {format_seconds(refresh_interval)}"
             )
 
+    try:
+        expect = parse_expect(spec.get("expect"))
+    except ExpectError as exc:
+        raise SpecError(str(exc)) from None
+
     suspend = spec.get("suspend", False)
     if suspend is None:
         suspend = False
@@ -168,4 +176,5 @@ def parse_spec(
         endpoint=endpoint,
         refresh_interval=refresh_interval,
         suspend=suspend,
+        expect=expect,
     )

@@ -66,7 +66,7 @@ class Connection:
         self.client = client
         self.pacer = pacer
         self.auth = auth
-        self.last_used = time.monotonic()
+        self.last_used = 0.0  # set by Connections, on its clock
         self.secrets: set[tuple[str, str]] = set()
 
     def invalidate_token(self) -> None:
@@ -121,6 +121,10 @@ class Connections:
 
     def __len__(self) -> int:
         return len(self._connections)
+
+    def get(self, key: ConnectionKey) -> Connection | None:
+        """The open connection of this key, if any."""
+        return self._connections.get(key)
 
     # -- connections ---------------------------------------------------------------------
 
@@ -185,7 +189,9 @@ class Connections:
         key = ConnectionKey(endpoint, project_id, _fingerprint(credentials, endpoint))
         connection = self._connections.get(key)
         if connection is None:
-            connection = self._connect(key, credentials)
+            connection = self._connect(
+                key, credentials, secret_name=f"{record.namespace}/{spec.credentials_name}"
+            )
             self._connections[key] = connection
             logger.info("New DRS connection: %s (%s auth)", key, credentials.mode)
         connection.last_used = self._clock()
@@ -193,29 +199,27 @@ class Connections:
         self._resolved[memo_key] = (values, connection)
         return connection
 
-    def _verify(self, credentials: Credentials) -> bool | ssl.SSLContext:
+    def _verify(self, credentials: Credentials, *, secret_name: str) -> bool | ssl.SSLContext:
         try:
             return ssl_verify(ca_pem=credentials.ca_bundle, ca_file=self._settings.http.ca_bundle)
         except ValueError as exc:
             if credentials.ca_bundle:
                 raise CredentialsError(
-                    "Secret key caBundle is not a valid PEM certificate bundle",
+                    f"Secret {secret_name}: key caBundle is not a valid PEM certificate bundle",
                     reason=REASON_CREDENTIALS_INVALID,
                 ) from None
             raise CredentialsError(f"--ca-bundle: {exc}", reason=REASON_UNREACHABLE) from None
 
-    def _connect(self, key: ConnectionKey, credentials: Credentials) -> Connection:
+    def _connect(
+        self, key: ConnectionKey, credentials: Credentials, *, secret_name: str
+    ) -> Connection:
         http = self._settings.http
-        verify = self._verify(credentials)
-        iam_http = None
-        if credentials.mode == "password":
-            iam_http = httpx.AsyncClient(
-                verify=verify, timeout=http.request_timeout, follow_redirects=False
-            )
+        verify = self._verify(credentials, secret_name=secret_name)
         try:
-            auth = build_auth(
+            auth = build_auth(  # in password mode it owns its IAM client: Connection.aclose
                 credentials,
-                http=iam_http,
+                verify=verify,
+                timeout=http.request_timeout,
                 on_refresh=lambda outcome: self._metrics.token_refreshes.labels(outcome).inc(),
             )
         except ValueError as exc:

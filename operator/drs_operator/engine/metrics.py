@@ -30,10 +30,11 @@ from prometheus_client import Counter as PCounter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from drs_operator.domain.drift import DRIFT_STATES
 from drs_operator.drs.classify import OUTCOME_SUCCESS, OUTCOMES
 
 PHASES = ("Pending", "Running", "Paused", "Completed", "Failed", "Deleted", "Unknown", "None")
-CONDITION_TYPES = ("Ready", "Synced", "Reconciling", "Stalled")
+CONDITION_TYPES = ("Ready", "Synced", "Reconciling", "Stalled", "Drifted")
 _CODE_RE = re.compile(r"^[A-Z]{2,8}\.[A-Z0-9]{3,8}$")
 PREFIX: Final = "drs_operator_"
 
@@ -159,10 +160,19 @@ DEFINITIONS: tuple[MetricDef, ...] = (
         "failed, `Stalled` `True` those whose task failed or does not exist.",
         example=f'{PREFIX}drsjobs_conditions{{type="Synced",status="False"}}',
     ),
+    MetricDef(
+        "", PREFIX + "drsjobs_drift", "gauge",
+        "DrsJobs by drift state (None: nothing declared in spec.expect)",
+        {"state": ", ".join(f"`{s}`" for s in DRIFT_STATES) + ", `None`"},
+        meaning="Counted at scrape time; `Modified` and `Deleted` count the DrsJobs whose task "
+        "is not what their `spec.expect` declares.",
+        example=f'sum({PREFIX}drsjobs_drift{{state=~"Modified|Deleted"}})',
+    ),
 )  # fmt: skip
 
 
-Summary = tuple[Any, Iterable[tuple[Any, Any]]]  # (phase, ((condition type, status), ...))
+# (phase, ((condition type, status), ...), drift state)
+Summary = tuple[Any, Iterable[tuple[Any, Any]], Any]
 
 
 def _definition(name: str) -> MetricDef:
@@ -176,7 +186,9 @@ class _JobsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         phases: Counter[str] = Counter()
         conditions: Counter[tuple[str, str]] = Counter()
-        for phase, pairs in self._summaries():
+        drifts: Counter[str] = Counter()
+        for phase, pairs, drift in self._summaries():
+            drifts[drift if drift in DRIFT_STATES else "None"] += 1
             phases[phase if phase in PHASES else "None"] += 1
             for kind, value in pairs:
                 if kind in CONDITION_TYPES and value in ("True", "False", "Unknown"):
@@ -194,6 +206,11 @@ class _JobsCollector(Collector):
             for value in ("True", "False", "Unknown"):
                 by_condition.add_metric([kind, value], conditions[(kind, value)])
         yield by_condition
+        by_drift_def = _definition(PREFIX + "drsjobs_drift")
+        by_drift = GaugeMetricFamily(by_drift_def.name, by_drift_def.help, labels=["state"])
+        for state in (*DRIFT_STATES, "None"):
+            by_drift.add_metric([state], drifts[state])
+        yield by_drift
 
 
 class Metrics:

@@ -2,26 +2,42 @@
 
 Each pass it takes the jobs that are due from the registry, decides locally
 what needs no call (invalid spec, suspended, unusable credentials), resolves
-the rest to connections, tops partial batches up with jobs of the same
-connection that are nearly due, and runs one batch-detail call per batch with
-bounded concurrency and each connection's pacer (rate limit + backoff).
+the rest to connections, fills partial batches, and runs one batch-detail
+call per batch with bounded concurrency and each connection's pacer (rate
+limit + backoff).
+
+The calling policy, per connection (endpoint, project, credentials), since
+the DRS quota counts calls and a call of ten IDs costs what a call of one does:
+
+1. **Never late.** A job is due at most its interval after its last refresh
+   (jitter only shortens it), and a call is made when a job is due.
+2. **Ride along.** A call whose batch is not full takes the connection's jobs
+   that are due soonest, if due within half their interval (``cadence.ride``):
+   refreshed early, in a call made anyway, at no cost in calls.
+3. **Stay together.** All jobs of one call get the same jitter draw, so their
+   next refreshes fall together and the connection's jobs converge onto shared
+   call times instead of drifting apart; different calls, connections and
+   operators draw differently, so they do not hit the API in lockstep.
+4. **Fair share.** Each pass takes from a connection's queue only what its rate
+   limit allows within a tick; the rest stays due for the next pass, and a batch
+   waits for its own connection's pacer before it takes any shared slot, so one
+   connection's backlog never delays another connection's calls.
+
+New or changed DrsJobs are due at once (a change of ``spec.expect`` alone
+needs no call: the last observation is judged again at the next pass, and
+the job keeps its place); in-progress tasks are refreshed at least every
+in-progress cadence.
 
 What a call returns is turned into one observation per task ID (facts only,
 by :mod:`drs_operator.domain.observations`, which also decides the reasons,
 messages and the cadence that follows); the status writer decides what to
-write. This module does the I/O around those decisions: calls, retries,
-splitting batches, rescheduling.
+write. This module does the scheduling around those decisions: which jobs go
+into which call, when, and when each job is due again.
 
-Failure handling per batch:
-- throttled: back off (jitter, Retry-After) and retry a few times, then report;
-- a not-found answer: IDs the service named are missing, the rest re-queried;
-  when it named none, the batch is split in halves until the bad IDs are
-  isolated; IDs found missing are remembered and later queried on their own;
-- IDs that simply did not come back are re-queried alone before being called
-  missing (a flaky answer must not mark a healthy task gone);
-- auth errors drop the token and re-read the Secret for the next refresh;
-- service/transport/parse errors back the connection off and keep the last
-  good status (only ``Synced`` changes).
+Each batch's calls and their failure handling (throttling, isolating bad
+IDs, re-asking unanswered ones, auth errors, backoff) are
+:class:`drs_operator.engine.querying.Querier`'s; the IDs found missing are
+remembered here and put in batches of their own.
 """
 
 from __future__ import annotations
@@ -34,27 +50,26 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from drs_operator.domain import observations as facts
-from drs_operator.domain.batching import Batch, ConnectionKey, halves, plan_batches
+from drs_operator.domain.batching import Batch, ConnectionKey, plan_batches
 from drs_operator.domain.cadence import Pace, base_interval, next_interval
 from drs_operator.domain.credentials import CredentialsError
-from drs_operator.domain.observations import Failed, Missing, Observation, Observed, pace_of
-from drs_operator.drs.errors import (
-    DrsAuthError,
-    DrsError,
-    DrsNotFoundError,
-    DrsRequestError,
-    DrsThrottledError,
+from drs_operator.domain.observations import (
+    Failed,
+    Missing,
+    Observation,
+    Observed,
+    Reevaluated,
+    pace_of,
 )
 from drs_operator.engine.connections import Connection, Connections
-from drs_operator.engine.metrics import Metrics, bounded_code
+from drs_operator.engine.metrics import Metrics
+from drs_operator.engine.querying import Querier
 from drs_operator.engine.registry import JobRecord, Registry
 from drs_operator.engine.settings import Settings
 from drs_operator.engine.writer import Pending, StatusWriter
 
 logger = logging.getLogger(__name__)
 
-THROTTLE_ATTEMPTS = 3
-SUSTAINED = 2  # consecutive throttles after which a connection counts as throttled
 Target = tuple[ConnectionKey, str]
 
 
@@ -77,15 +92,20 @@ class Refresher:
         self._metrics = metrics
         self._clock = clock
         self._rng = rng or random.Random()
-        self._semaphore = asyncio.Semaphore(settings.batching.max_concurrency)
+        self._querier = Querier(
+            connections=connections,
+            metrics=metrics,
+            concurrency=settings.batching.max_concurrency,
+        )
         self._batch_slots = asyncio.Semaphore(
             settings.batching.max_concurrency
             + max(1, settings.writing.write_concurrency // settings.batching.batch_size)
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._missing: set[Target] = set()
+        self._waiting: dict[ConnectionKey, int] = {}  # batches started, pacer not yet passed
         self.last_pass = clock()
-        self._refreshed = {
+        self._refreshed: dict[type[Observation], Any] = {
             kind: metrics.jobs_refreshed.labels(kind.__name__.lower())
             for kind in (Observed, Missing, Failed)
         }
@@ -106,8 +126,11 @@ class Refresher:
             if self._clock() - last_sweep > 60:
                 last_sweep = self._clock()
                 await self._connections.sweep()
+                self._prune_missing()
             wait = self._registry.next_due_in()
-            wait = tick if wait is None else min(max(wait, 0.05), tick)
+            # Due right after a pass means held back by a connection's rate limit:
+            # the next pass in a tick finds that connection's next calls' worth.
+            wait = tick if wait is None or wait <= 0 else min(max(wait, 0.05), tick)
             self._registry.wakeup.clear()
             waiters = [asyncio.ensure_future(stop.wait())]
             waiters.append(asyncio.ensure_future(self._registry.wakeup.wait()))
@@ -119,6 +142,19 @@ class Refresher:
             # Let a burst of new DrsJobs arrive before batching them.
             if self._registry.wakeup.is_set() and not stop.is_set():
                 await asyncio.sleep(min(0.2, tick))
+
+    def _prune_missing(self) -> None:
+        """Forget known-missing IDs no DrsJob asks for any more on an open connection."""
+        wanted = {
+            (record.connection_key, record.spec.job_id)
+            for record in self._registry
+            if record.spec is not None and record.connection_key is not None
+        }
+        self._missing = {
+            target
+            for target in self._missing
+            if target in wanted and self._connections.get(target[0]) is not None
+        }
 
     async def drain(self, timeout: float) -> None:
         """Wait for in-flight batches (graceful shutdown), then cancel what is left."""
@@ -132,24 +168,55 @@ class Refresher:
     # -- one pass ----------------------------------------------------------------------------
 
     async def refresh_once(self) -> None:
-        records = self._registry.take_due(lead=self._settings.cadence.lead)
+        cadence = self._settings.cadence
+        await self._reevaluate()
+        records = self._registry.take_due(lead=cadence.lead, limit=self._room)
         if not records:
             return
         targets: dict[Target, list[JobRecord]] = {}
         connections: dict[ConnectionKey, Connection] = {}
         await self._resolve(records, targets, connections)
-        self._top_up(targets, connections)
+        self._fill(targets)
         batches = plan_batches(
             targets.keys(),
             batch_size=self._settings.batching.batch_size,
             known_missing=self._missing,
         )
+        budget = {key: self._budget(connection) for key, connection in connections.items()}
         for batch in batches:
-            task = asyncio.create_task(
-                self._run_batch(batch, connections[batch.connection], targets)
-            )
+            key = batch.connection
+            if budget[key] <= 0:  # over this connection's rate: the next pass takes them
+                for job_id in batch.job_ids:
+                    for record in targets.pop((key, job_id), ()):
+                        self._registry.put_back(record)
+                continue
+            budget[key] -= 1
+            self._waiting[key] = self._waiting.get(key, 0) + 1
+            task = asyncio.create_task(self._run_batch(batch, connections[key], targets))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _reevaluate(self) -> None:
+        """Judge the last observation again for jobs whose spec.expect changed (no call)."""
+        for record in self._registry.take_reevaluations():
+            try:
+                await self._writer.apply(record, Reevaluated())
+            except Exception:  # a bug must not stop the pass
+                logger.exception("Re-evaluating %s/%s failed unexpectedly", *record.key)
+
+    def _budget(self, connection: Connection) -> int:
+        """Batches this connection may start now: what its rate allows within a tick,
+        less the batches already waiting for it; one may always wait when none does."""
+        waiting = self._waiting.get(connection.key, 0)
+        allowed = connection.pacer.capacity(within=self._settings.cadence.tick) - waiting
+        return allowed if allowed > 0 else int(waiting == 0)
+
+    def _room(self, key: ConnectionKey | None) -> int | None:
+        """How many due jobs of one connection's queue a pass takes (None: all)."""
+        connection = self._connections.get(key) if key is not None else None
+        if connection is None:  # unresolved jobs, or a connection closed meanwhile
+            return None
+        return self._budget(connection) * self._settings.batching.batch_size
 
     async def _resolve(
         self,
@@ -172,52 +239,53 @@ class Refresher:
             except CredentialsError as exc:
                 await self._finish(record, Failed(exc.reason, str(exc)))
                 continue
+            except Exception as exc:  # a bug must not leave the job in flight forever
+                logger.exception("Resolving %s/%s failed unexpectedly", *record.key)
+                await self._finish(record, facts.internal_error(exc))
+                continue
             record.connection_key = connection.key
             connections[connection.key] = connection
             targets.setdefault((connection.key, record.spec.job_id), []).append(record)
 
-    def _top_up(
-        self,
-        targets: dict[Target, list[JobRecord]],
-        connections: dict[ConnectionKey, Connection],
-    ) -> None:
-        """Fill partial batches with nearly-due jobs of the same connection."""
+    def _fill(self, targets: dict[Target, list[JobRecord]]) -> None:
+        """Fill each connection's partial batch with its jobs that may ride early.
+
+        A job rides when it is due within ``cadence.ride`` of its interval: the
+        call is made anyway, so its early refresh costs no call, and its next
+        refresh then falls with the others of this call.
+        """
         size = self._settings.batching.batch_size
         counts: dict[ConnectionKey, int] = {}
         for key, job_id in targets:
             if (key, job_id) not in self._missing:
                 counts[key] = counts.get(key, 0) + 1
-        room = {key: -n % size for key, n in counts.items() if n % size}
-        if not room:
-            return
         cadence = self._settings.cadence
 
         def horizon(record: JobRecord) -> float:
             override = record.spec.refresh_interval if record.spec else None
             interval = base_interval(record.pace, settings=cadence, override=override)
-            return max(cadence.tick, cadence.jitter * interval)
+            return max(cadence.lead, cadence.ride * interval)
 
-        def wanted(record: JobRecord) -> bool:
-            key = record.connection_key
-            if key is None or room.get(key, 0) <= 0 or record.spec is None:
-                return False
-            if record.spec.suspend or (key, record.spec.job_id) in self._missing:
-                return False
-            if (key, record.spec.job_id) not in targets:
-                room[key] -= 1
-            return True
+        for key, count in counts.items():
+            if not count % size:
+                continue
 
-        scan = min(2000, 20 * sum(room.values()))
+            def rides(record: JobRecord, key: ConnectionKey = key) -> bool:
+                spec = record.spec
+                if spec is None or spec.suspend:
+                    return False
+                if (key, spec.job_id) in self._missing or (key, spec.job_id) in targets:
+                    return False
+                # Only while its Secret still resolves to this connection (rotation).
+                known = self._connections.cached(record)
+                return known is not None and known.key == key
 
-        def filled() -> bool:
-            return all(left <= 0 for left in room.values())
-
-        taken = self._registry.take_ahead(
-            horizon=horizon, accept=wanted, max_scan=scan, enough=filled
-        )
-        for record in taken:
-            assert record.spec is not None and record.connection_key is not None
-            targets.setdefault((record.connection_key, record.spec.job_id), []).append(record)
+            taken = self._registry.take_soonest(
+                key, count=-count % size, horizon=horizon, accept=rides
+            )
+            for record in taken:
+                assert record.spec is not None
+                targets.setdefault((key, record.spec.job_id), []).append(record)
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -227,16 +295,22 @@ class Refresher:
         connection: Connection,
         targets: dict[Target, list[JobRecord]],
     ) -> None:
+        # The connection's own rate limit is waited for before any shared slot is
+        # taken: one connection's backlog never holds the others' calls up.
+        try:
+            await connection.pacer.acquire()
+        finally:
+            self._waiting[connection.key] -= 1
         # A batch holds a slot from its call until its writes are done: when the
         # API server is slower than DRS (10,000 new DrsJobs), answers wait in DRS
         # instead of piling up here as parsed jobs (backpressure, bounded memory).
         async with self._batch_slots:
             try:
-                async with self._semaphore:
-                    observations = await self._query(connection, batch.job_ids)
+                observations = await self._querier.query(connection, batch.job_ids, paced=True)
             except Exception as exc:  # never leave jobs in flight forever
                 logger.exception("Batch on %s failed unexpectedly", connection.key)
                 observations = dict.fromkeys(batch.job_ids, facts.internal_error(exc))
+            draw = self._rng.random()  # one jitter draw per call: its jobs stay together
             writes: list[Coroutine[Any, Any, None]] = []
             for job_id in batch.job_ids:
                 observation = observations.get(job_id) or facts.no_answer()
@@ -248,11 +322,15 @@ class Refresher:
                 for record in targets.get(target, ()):
                     # Most refreshes change nothing: decide synchronously and only
                     # start a coroutine for the records that need a write.
-                    pending = self._writer.prepare(record, observation)
+                    try:
+                        pending = self._writer.prepare(record, observation)
+                    except Exception:  # a bug must not leave the job in flight forever
+                        logger.exception("Mapping %s/%s failed unexpectedly", *record.key)
+                        pending = None
                     if pending is None:
-                        self._done(record, observation, connection)
+                        self._done(record, observation, connection, draw)
                     else:
-                        writes.append(self._write(record, pending, observation, connection))
+                        writes.append(self._write(record, pending, observation, connection, draw))
             if writes:
                 await asyncio.gather(*writes)
 
@@ -262,106 +340,36 @@ class Refresher:
         pending: Pending,
         observation: Observation,
         connection: Connection | None,
+        draw: float,
     ) -> None:
+        written = False
         try:
-            await self._writer.write(record, pending)
+            written = await self._writer.write(record, pending)
         finally:
-            self._done(record, observation, connection)
+            # A write the API server refused is tried again on the error cadence.
+            self._done(record, observation, connection, draw, write_failed=not written)
 
     async def _finish(self, record: JobRecord, observation: Observation) -> None:
         """A refresh that made no call (bad spec, suspended, unusable credentials)."""
         try:
             await self._writer.apply(record, observation)
         finally:
-            self._done(record, observation, None)
+            self._done(record, observation, None, self._rng.random())
 
     def _done(
-        self, record: JobRecord, observation: Observation, connection: Connection | None
+        self,
+        record: JobRecord,
+        observation: Observation,
+        connection: Connection | None,
+        draw: float,
+        *,
+        write_failed: bool = False,
     ) -> None:
         """Count the refresh and schedule the next one by what was observed."""
         self._refreshed[type(observation)].inc()
-        pace = pace_of(observation)
+        pace = Pace.ERROR if write_failed and not record.deleted else pace_of(observation)
         override = record.spec.refresh_interval if record.spec else None
-        delay = next_interval(
-            pace, settings=self._settings.cadence, override=override, rng=self._rng
-        )
+        delay = next_interval(pace, settings=self._settings.cadence, override=override, draw=draw)
         if connection is not None and pace is Pace.ERROR:
             delay = max(delay, connection.pacer.blocked_for)
         self._registry.reschedule(record, pace, delay)
-
-    async def _call(self, connection: Connection, ids: Sequence[str]) -> Any:
-        """One batch-detail call, waiting for the pacer and retrying throttling."""
-        for attempt in range(1, THROTTLE_ATTEMPTS + 1):
-            await connection.pacer.acquire()
-            try:
-                result = await connection.client.batch_detail(ids)
-            except DrsThrottledError as exc:
-                self._metrics.throttled.labels(bounded_code(exc.code)).inc()
-                self._backoff(connection, "throttled", exc.retry_after)
-                # An isolated throttle is retried after its backoff, so it does not
-                # flip Synced; sustained throttling fails fast (every waiting batch
-                # retrying would take one backoff window per call) and reports.
-                if attempt == THROTTLE_ATTEMPTS or connection.pacer.failures > SUSTAINED:
-                    raise
-                continue
-            connection.pacer.record_success()
-            return result
-        raise AssertionError("unreachable")
-
-    def _backoff(self, connection: Connection, cause: str, retry_after: float | None) -> None:
-        delay = connection.pacer.record_failure(retry_after=retry_after)
-        self._metrics.backoffs.labels(cause).inc()
-        self._metrics.backoff_seconds.inc(delay)
-        logger.info("Backing off %s for %.1fs (%s)", connection.key, delay, cause)
-
-    async def _query(
-        self, connection: Connection, ids: Sequence[str], *, confirm: bool = True
-    ) -> dict[str, Observation]:
-        try:
-            result = await self._call(connection, ids)
-        except DrsNotFoundError as exc:
-            return await self._not_found(connection, ids, exc)
-        except DrsRequestError as exc:
-            if len(ids) > 1:  # maybe one bad ID spoils the batch: isolate it
-                return await self._split(connection, ids)
-            return {ids[0]: facts.failure(exc)}
-        except DrsAuthError as exc:
-            self._connections.on_auth_error(connection)
-            return dict.fromkeys(ids, facts.failure(exc))
-        except DrsError as exc:
-            failed = facts.failure(exc)
-            if exc.retryable and not isinstance(exc, DrsThrottledError):
-                self._backoff(connection, failed.reason.lower(), None)
-            return dict.fromkeys(ids, failed)
-
-        observations = facts.observe(result)
-        unanswered = result.unanswered
-        if unanswered and len(ids) > 1:
-            # Re-ask each alone: a dropped ID is only "missing" if it stays away.
-            for job_id in unanswered:
-                observations.update(await self._query(connection, [job_id]))
-        elif unanswered and confirm:
-            # Asked alone and still no record: ask once more before calling it gone,
-            # so one flaky answer does not mark a healthy task deleted.
-            return await self._query(connection, ids, confirm=False)
-        elif unanswered:
-            observations[unanswered[0]] = facts.unanswered(result.request_id)
-        return observations
-
-    async def _not_found(
-        self, connection: Connection, ids: Sequence[str], exc: DrsNotFoundError
-    ) -> dict[str, Observation]:
-        observations = facts.named_missing(exc, ids)
-        rest = [i for i in ids if i not in observations]
-        if not rest:
-            return observations
-        if observations:  # the named ones are gone; ask again about the others
-            observations.update(await self._query(connection, rest))
-            return observations
-        return await self._split(connection, ids)
-
-    async def _split(self, connection: Connection, ids: Sequence[str]) -> dict[str, Observation]:
-        first, second = halves(ids)
-        observations = await self._query(connection, first)
-        observations.update(await self._query(connection, second))
-        return observations

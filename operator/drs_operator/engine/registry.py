@@ -1,11 +1,15 @@
 """The in-memory index of DrsJobs and when each is due.
 
 kopf's watch feeds :meth:`Registry.observe` with every DrsJob it sees; the
-refresher takes the jobs that are due with :meth:`Registry.take_due` and puts
-them back with :meth:`Registry.reschedule`. Nothing here does I/O.
+refresher takes the jobs that are due with :meth:`Registry.take_due` (capped
+per connection), fills partial batches with :meth:`Registry.take_soonest`,
+returns jobs it did not refresh with :meth:`Registry.put_back` and the ones it
+refreshed with :meth:`Registry.reschedule`. Nothing here does I/O.
 
-Due times live in a heap with lazy invalidation, so finding the due jobs
-costs O(due · log N), not a scan of all N jobs every tick.
+Due times live in one heap per connection (the job's ``connection_key``; None
+for jobs not resolved yet) with lazy invalidation, so finding the due jobs
+costs O(due · log N), not a scan of all N jobs every tick, and one
+connection's backlog never stands in front of another connection's jobs.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from drs_operator.domain.cadence import Pace
 from drs_operator.domain.spec import JobSpec, SpecError, parse_spec
 
 Key = tuple[str, str]  # (namespace, name)
+QueueKey = ConnectionKey | None  # which due-time queue a job waits in
+Entry = tuple[float, int, Key, int]  # (due, sequence, key, token)
 # (hash of the observation, generation, resourceVersion) a status was computed from.
 WriteMemo = tuple[int, int | None, str | None]
 
 
-Summary = tuple[Any, tuple[tuple[Any, Any], ...]]  # (phase, ((condition type, status), ...))
+# (phase, ((condition type, status), ...), drift state), for the metrics
+Summary = tuple[Any, tuple[tuple[Any, Any], ...], Any]
 
 
 def _encode(status: Mapping[str, Any]) -> bytes:
@@ -44,7 +51,13 @@ def _summary(status: Mapping[str, Any]) -> Summary:
         if isinstance(c, Mapping)
     )
     phase = status.get("phase")
-    return (sys.intern(phase) if isinstance(phase, str) else None, pairs)
+    drift = status.get("drift")
+    state = drift.get("state") if isinstance(drift, Mapping) else None
+    return (
+        sys.intern(phase) if isinstance(phase, str) else None,
+        pairs,
+        sys.intern(state) if isinstance(state, str) else None,
+    )
 
 
 @dataclass(eq=False, slots=True)
@@ -60,7 +73,7 @@ class JobRecord:
     # The known .status, kept as compact JSON (a tenth of the memory of the dicts
     # at 10,000 DrsJobs); decoded only when a new observation must be compared.
     status_json: bytes = b"{}"
-    summary: Summary = (None, ())  # phase and conditions, for the metrics
+    summary: Summary = (None, (), None)  # phase, conditions and drift, for the metrics
     due: float = 0.0
     pace: Pace = Pace.IMMEDIATE
     in_flight: bool = False
@@ -88,6 +101,10 @@ class JobRecord:
         self.summary = _summary(value)
 
 
+def _without_expect(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k != "expect"}
+
+
 def _rv(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -107,8 +124,11 @@ class Registry:
         self._min_refresh_interval = min_refresh_interval
         self._clock = clock
         self._records: dict[Key, JobRecord] = {}
-        self._heap: list[tuple[float, int, Key, int]] = []
+        # One due-time heap per connection (None: jobs not resolved to a connection yet),
+        # with lazy invalidation: an entry is live while its token matches the record's.
+        self._queues: dict[QueueKey, list[Entry]] = {None: []}
         self._seq = itertools.count()
+        self._reevaluate: set[Key] = set()  # jobs whose spec.expect alone changed
         self.wakeup = asyncio.Event()
 
     def __len__(self) -> int:
@@ -162,11 +182,19 @@ class Registry:
         record.status = status
         if raw_spec != record.raw_spec or generation != record.generation:
             changed_spec = raw_spec != record.raw_spec
+            expect_only = changed_spec and _without_expect(raw_spec) == _without_expect(
+                record.raw_spec
+            )
+            was_valid = record.spec is not None
             record.raw_spec = raw_spec
             record.generation = generation
             if changed_spec:
                 self._parse(record)
-                self.schedule(record, Pace.IMMEDIATE, 0.0)
+                if expect_only and was_valid and record.spec is not None:
+                    self._reevaluate.add(key)  # judged again without a call; keeps its place
+                    self.wakeup.set()
+                else:
+                    self.schedule(record, Pace.IMMEDIATE, 0.0)
         return record
 
     def forget(self, key: Key) -> None:
@@ -202,52 +230,98 @@ class Registry:
 
     # -- used by the refresher ---------------------------------------------------------
 
+    def _queue(self, key: QueueKey) -> list[Entry]:
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = []
+        return queue
+
+    def _live(self, entry: Entry) -> JobRecord | None:
+        """The record an entry stands for, unless the entry is stale."""
+        record = self._records.get(entry[2])
+        if record is None or record.token != entry[3] or record.in_flight:
+            return None
+        return record
+
     def schedule(self, record: JobRecord, pace: Pace, delay: float) -> None:
+        """Due ``delay`` seconds from now, in the queue of its connection (None: unresolved)."""
         if record.in_flight:
             record.again = record.again or delay <= 0
             return
         record.token += 1
         record.pace = pace
         record.due = self._clock() + delay
-        heapq.heappush(self._heap, (record.due, next(self._seq), record.key, record.token))
+        self._push(record)
         if delay <= 0:
             self.wakeup.set()
 
-    def take_due(self, *, lead: float = 0.0) -> list[JobRecord]:
-        """The jobs due now, or within ``lead`` seconds (marked in flight), soonest first."""
+    def _push(self, record: JobRecord) -> None:
+        queue = self._queue(record.connection_key)
+        heapq.heappush(queue, (record.due, next(self._seq), record.key, record.token))
+        if len(queue) > 4 * max(16, len(self._records)):
+            self._compact(queue)
+
+    def put_back(self, record: JobRecord) -> None:
+        """A taken job not refreshed after all: due as it was, in its connection's queue."""
+        record.in_flight = False
+        if record.deleted:
+            return
+        record.token += 1
+        if record.again:  # the spec changed meanwhile
+            record.again = False
+            record.pace, record.due = Pace.IMMEDIATE, self._clock()
+        self._push(record)
+
+    def take_due(
+        self, *, lead: float = 0.0, limit: Callable[[QueueKey], int | None] = lambda _: None
+    ) -> list[JobRecord]:
+        """The jobs due now or within ``lead`` seconds (marked in flight), soonest first per queue.
+
+        ``limit(queue)`` caps how many one connection's queue hands out (None: no cap);
+        the rest stay due, in order, for the next pass.
+        """
         until = self._clock() + lead
         taken: list[JobRecord] = []
-        while self._heap and self._heap[0][0] <= until:
-            _, _, key, token = heapq.heappop(self._heap)
-            record = self._records.get(key)
-            if record is None or record.token != token or record.in_flight:
-                continue
-            record.in_flight = True
-            taken.append(record)
-        self._compact()
+        for key, queue in list(self._queues.items()):
+            room = limit(key)
+            count = 0
+            while queue and queue[0][0] <= until and (room is None or count < room):
+                record = self._live(heapq.heappop(queue))
+                if record is None:
+                    continue
+                record.in_flight = True
+                taken.append(record)
+                count += 1
+            if not queue and key is not None:
+                del self._queues[key]
         return taken
 
-    def take_ahead(
+    def take_soonest(
         self,
+        key: QueueKey,
         *,
+        count: int,
         horizon: Callable[[JobRecord], float],
-        accept: Callable[[JobRecord], bool],
-        max_scan: int = 2000,
-        enough: Callable[[], bool] = lambda: False,
+        accept: Callable[[JobRecord], bool] = lambda _: True,
+        max_scan: int = 200,
     ) -> list[JobRecord]:
-        """Jobs not yet due but within their ``horizon`` that ``accept`` wants (in flight).
+        """Up to ``count`` jobs of one connection's queue that are due within their ``horizon``.
 
-        Used to fill partial batches: scans the soonest-due jobs in order, at
-        most ``max_scan`` of them; the ones not taken keep their place.
+        Scans that queue soonest-due first (at most ``max_scan`` jobs); a job is
+        taken (in flight) when its due time is at most ``horizon(job)`` seconds
+        away and ``accept(job)``; the ones not taken keep their place.
         """
+        queue = self._queues.get(key)
+        if not queue or count <= 0:
+            return []
         now = self._clock()
         taken: list[JobRecord] = []
-        kept: list[tuple[float, int, Key, int]] = []
+        kept: list[Entry] = []
         scanned = 0
-        while self._heap and scanned < max_scan and not enough():
-            entry = heapq.heappop(self._heap)
-            record = self._records.get(entry[2])
-            if record is None or record.token != entry[3] or record.in_flight:
+        while queue and scanned < max_scan and len(taken) < count:
+            entry = heapq.heappop(queue)
+            record = self._live(entry)
+            if record is None:
                 continue
             scanned += 1
             if entry[0] - now <= horizon(record) and accept(record):
@@ -256,7 +330,19 @@ class Registry:
             else:
                 kept.append(entry)
         for entry in kept:
-            heapq.heappush(self._heap, entry)
+            heapq.heappush(queue, entry)
+        return taken
+
+    def take_reevaluations(self) -> list[JobRecord]:
+        """Jobs whose ``spec.expect`` alone changed, not in flight (the others wait)."""
+        taken = []
+        for key in list(self._reevaluate):
+            record = self._records.get(key)
+            if record is None:
+                self._reevaluate.discard(key)
+            elif not record.in_flight:
+                self._reevaluate.discard(key)
+                taken.append(record)
         return taken
 
     def reschedule(self, record: JobRecord, pace: Pace, delay: float) -> None:
@@ -268,28 +354,25 @@ class Registry:
             pace, delay = Pace.IMMEDIATE, 0.0
         self.schedule(record, pace, delay)
 
+    def _head(self, queue: list[Entry]) -> float | None:
+        while queue:
+            if self._live(queue[0]) is None:
+                heapq.heappop(queue)
+                continue
+            return queue[0][0]
+        return None
+
     def next_due_in(self) -> float | None:
         """Seconds until the earliest due job, or None when nothing is scheduled."""
-        while self._heap:
-            due, _, key, token = self._heap[0]
-            record = self._records.get(key)
-            if record is None or record.token != token or record.in_flight:
-                heapq.heappop(self._heap)
-                continue
-            return max(0.0, due - self._clock())
-        return None
+        heads = [h for q in self._queues.values() if (h := self._head(q)) is not None]
+        return max(0.0, min(heads) - self._clock()) if heads else None
 
     def oldest_due_age(self) -> float:
         """How late the most overdue job is (the refresh lag), in seconds."""
-        wait = self.next_due_in()
-        return 0.0 if wait is None or wait > 0 else self._clock() - self._heap[0][0]
+        heads = [h for q in self._queues.values() if (h := self._head(q)) is not None]
+        return max(0.0, self._clock() - min(heads)) if heads else 0.0
 
-    def _compact(self) -> None:
-        if len(self._heap) > 4 * max(16, len(self._records)):
-            live = [
-                entry
-                for entry in self._heap
-                if (r := self._records.get(entry[2])) is not None and r.token == entry[3]
-            ]
-            heapq.heapify(live)
-            self._heap = live
+    def _compact(self, queue: list[Entry]) -> None:
+        live = [entry for entry in queue if self._live(entry) is not None]
+        heapq.heapify(live)
+        queue[:] = live

@@ -46,6 +46,14 @@ class Pacer:
     def blocked_for(self) -> float:
         return max(0.0, self._blocked_until - self._clock())
 
+    def capacity(self, *, within: float) -> int:
+        """How many calls this connection may make within ``within`` seconds from now."""
+        self._refill()
+        open_for = within - self.blocked_for
+        if open_for <= 0:
+            return 0
+        return int(self._tokens + open_for * self._rate)
+
     def _refill(self) -> None:
         now = self._clock()
         if now <= self._stamp:  # still inside a backoff window: nothing accrues

@@ -12,7 +12,8 @@ Log lines carry the job as fields (:func:`drs_operator.engine.logs.job_fields`:
 namespace, name, jobId) and what changed: ``event`` (the Event's reason),
 ``taskStatus``/``phase`` (and ``errorCode`` of a failed task) for a task
 transition, ``reason`` (the new ``Synced`` reason: ``NotFound``,
-``AuthFailed``, ``CredentialsMissing``, ...) for a Synced change. A status
+``AuthFailed``, ``CredentialsMissing``, ...) for a Synced change,
+``driftState`` for a drift change (``DriftDetected``/``DriftResolved``). A status
 patch or Event the API server refuses (e.g. 403: the operator's role lacks a
 permission) is logged once per job and kind of failure, not on every
 refresh, and once more when writing works again.
@@ -34,6 +35,8 @@ from drs_operator import GROUP, KIND, VERSION
 from drs_operator.domain import conditions as c
 from drs_operator.domain.events import (
     EVENT_WARNING,
+    REASON_DRIFT_DETECTED,
+    REASON_DRIFT_RESOLVED,
     REASON_SYNC_FAILED,
     REASON_SYNC_RECOVERED,
     REASON_SYNC_SUSPENDED,
@@ -108,6 +111,10 @@ def describe_transition(event: EventSpec, new: dict[str, Any]) -> tuple[str, dic
         synced = c.get_condition(conditions if isinstance(conditions, list) else [], c.SYNCED)
         if synced is not None:
             extra["reason"] = synced.get("reason")
+    elif event.reason in (REASON_DRIFT_DETECTED, REASON_DRIFT_RESOLVED):
+        drift = new.get("drift")
+        if isinstance(drift, dict):
+            extra["driftState"] = drift.get("state")
     # Any other event (a kind added later) is logged with its own message and reason.
     return message, {k: v for k, v in extra.items() if v is not None}
 
@@ -161,7 +168,11 @@ class StatusWriter:
             return None
         current = record.status or None
         new = compute_status(
-            current=current, observation=observation, generation=record.generation, now=self._now()
+            current=current,
+            observation=observation,
+            generation=record.generation,
+            now=self._now(),
+            expect=record.spec.expect if record.spec is not None else None,
         )
         patch = status_patch(current, new)
         if patch is None:
@@ -249,6 +260,8 @@ class StatusWriter:
 
     async def drain(self, timeout: float) -> bool:
         """Wait for in-flight writes (graceful shutdown); False if they outlast timeout."""
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
