@@ -7,6 +7,7 @@ injected clock (registry due times, the Secret cache), jitter a seeded RNG.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import re
@@ -437,3 +438,29 @@ async def test_a_job_whose_secret_rotated_does_not_ride_on_the_old_connection(
     assert h.calls() - before == 1
     assert h.sim.stats.requests[-1].ids == (due,), "the rider did not ride with old credentials"
     assert records["rider"].due > h.now
+
+
+async def test_backing_off_is_logged_once_per_connection_not_per_call(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A throttled spell: one WARNING when it starts, one INFO when calls succeed again."""
+    for i in range(3):
+        h.add(f"j{i}", h.sim.add_job(status=STARTED))
+    await h.cycle()
+    caplog.set_level(logging.DEBUG, logger="drs_operator.engine.querying")
+    h.sim.faults.throttle_ratio = 1.0
+    for _ in range(3):  # sustained: several backoffs over several passes
+        h.all_due()
+        await h.cycle()
+    h.sim.faults.throttle_ratio = 0.0
+    h.all_due()
+    await h.cycle()
+
+    lines = [r for r in caplog.records if r.name == "drs_operator.engine.querying"]
+    started = [r for r in lines if r.levelno == logging.WARNING]
+    ended = [r for r in lines if r.levelno == logging.INFO]
+    per_call = [r for r in lines if r.levelno == logging.DEBUG]
+    assert len(started) == 1 and "backs off: throttled (APIG.0308)" in started[0].getMessage()
+    assert len(ended) == 1 and "calls succeed again after" in ended[0].getMessage()
+    assert len(per_call) >= 2, "the backoffs in between are DEBUG detail"
+    assert ok(h, "j0")

@@ -28,6 +28,7 @@ import os
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -46,6 +47,7 @@ from drs_operator.drs.classify import CallRecord
 from drs_operator.drs.client import DrsClient
 from drs_operator.drs.tls import ssl_verify
 from drs_operator.engine.kube import KubeApi
+from drs_operator.engine.logs import fields
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.registry import JobRecord
 from drs_operator.engine.secrets import SecretCache
@@ -58,6 +60,17 @@ IDLE_CLOSE_AFTER = 300.0
 _FINGERPRINT_KEY = os.urandom(32)  # per process: fingerprints mean nothing outside it
 
 
+@dataclass(slots=True)
+class Trouble:
+    """A connection backing off: when it began, how often, for how long, the last cause."""
+
+    since: float
+    cause: str
+    code: str | None
+    backoffs: int = 0
+    paused: float = 0.0
+
+
 class Connection:
     def __init__(
         self, *, key: ConnectionKey, client: DrsClient, pacer: Pacer, auth: httpx.Auth
@@ -68,6 +81,8 @@ class Connection:
         self.auth = auth
         self.last_used = 0.0  # set by Connections, on its clock
         self.secrets: set[tuple[str, str]] = set()
+        # Owned by the querier: since when calls back off, how many times, why.
+        self.trouble: Trouble | None = None
 
     def invalidate_token(self) -> None:
         invalidate = getattr(self.auth, "invalidate", None)
@@ -193,7 +208,14 @@ class Connections:
                 key, credentials, secret_name=f"{record.namespace}/{spec.credentials_name}"
             )
             self._connections[key] = connection
-            logger.info("New DRS connection: %s (%s auth)", key, credentials.mode)
+            logger.info(
+                "New DRS connection: %s (%s auth, Secret %s/%s)",
+                key,
+                credentials.mode,
+                record.namespace,
+                spec.credentials_name,
+                extra=fields(endpoint=key.endpoint, projectId=key.project_id),
+            )
         connection.last_used = self._clock()
         connection.secrets.add((record.namespace, spec.credentials_name))
         self._resolved[memo_key] = (values, connection)
@@ -265,6 +287,7 @@ class Connections:
             if now - connection.last_used > IDLE_CLOSE_AFTER:
                 del self._connections[key]
                 await connection.aclose()
+                logger.debug("Closed the idle DRS connection %s", key)
         for memo_key, (_, connection) in list(self._resolved.items()):
             if self._connections.get(connection.key) is not connection:
                 del self._resolved[memo_key]

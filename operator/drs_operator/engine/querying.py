@@ -16,6 +16,10 @@ Failure handling:
 - service/transport/parse errors back the connection off and keep the last
   good status (only ``Synced`` changes).
 
+A connection that starts backing off is logged once (WARNING: cause and
+API code), and once more when its calls succeed again (INFO: how many
+backoffs, how long paused); each backoff in between is a DEBUG line.
+
 Every call waits for its connection's pacer (rate limit and backoff) first,
 unless the caller already did, then holds one of ``concurrency`` shared slots
 for the HTTP call alone.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +44,8 @@ from drs_operator.drs.errors import (
     DrsRequestError,
     DrsThrottledError,
 )
-from drs_operator.engine.connections import Connection, Connections
+from drs_operator.engine.connections import Connection, Connections, Trouble
+from drs_operator.engine.logs import fields
 from drs_operator.engine.metrics import Metrics, bounded_code
 
 __all__ = ["SUSTAINED", "Querier"]
@@ -74,7 +80,7 @@ class Querier:
                     result = await connection.client.batch_detail(ids)
             except DrsThrottledError as exc:
                 self._metrics.throttled.labels(bounded_code(exc.code)).inc()
-                self._backoff(connection, "throttled", exc.retry_after)
+                self._backoff(connection, "throttled", exc.retry_after, exc.code)
                 # An isolated throttle is retried after its backoff, so it does not
                 # flip Synced; sustained throttling (more than SUSTAINED in a row on
                 # this connection, so at most SUSTAINED + 1 attempts) fails fast and
@@ -83,14 +89,56 @@ class Querier:
                     raise
                 continue
             connection.pacer.record_success()
+            self._recovered(connection)
             return result
         raise AssertionError("unreachable")
 
-    def _backoff(self, connection: Connection, cause: str, retry_after: float | None) -> None:
+    def _backoff(
+        self,
+        connection: Connection,
+        cause: str,
+        retry_after: float | None,
+        code: str | None = None,
+    ) -> None:
+        """Slow the connection down; one log line when it starts, DEBUG for each after."""
         delay = connection.pacer.record_failure(retry_after=retry_after)
         self._metrics.backoffs.labels(cause).inc()
         self._metrics.backoff_seconds.inc(delay)
-        logger.info("Backing off %s for %.1fs (%s)", connection.key, delay, cause)
+        key = connection.key
+        trouble = connection.trouble
+        if trouble is None:
+            trouble = connection.trouble = Trouble(since=time.monotonic(), cause=cause, code=code)
+            logger.warning(
+                "DRS connection %s backs off: %s%s; calls paused %.1fs, then slowed until "
+                "calls succeed again",
+                key,
+                cause,
+                f" ({code})" if code else "",
+                delay,
+                extra=fields(endpoint=key.endpoint, projectId=key.project_id, cause=cause,
+                             code=code),
+            )  # fmt: skip
+        else:
+            logger.debug("Backing off %s for %.1fs (%s)", key, delay, cause)
+        trouble.backoffs += 1
+        trouble.paused += delay
+        trouble.cause, trouble.code = cause, code or trouble.code
+
+    def _recovered(self, connection: Connection) -> None:
+        trouble, connection.trouble = connection.trouble, None
+        if trouble is None:
+            return
+        key = connection.key
+        logger.info(
+            "DRS connection %s calls succeed again after %d backoffs (%.0fs paused, %.0fs in "
+            "all; last cause %s)",
+            key,
+            trouble.backoffs,
+            trouble.paused,
+            time.monotonic() - trouble.since,
+            trouble.cause,
+            extra=fields(endpoint=key.endpoint, projectId=key.project_id, cause=trouble.cause),
+        )
 
     async def _query(
         self,
@@ -114,7 +162,7 @@ class Querier:
         except DrsError as exc:
             failed = facts.failure(exc)
             if exc.retryable and not isinstance(exc, DrsThrottledError):
-                self._backoff(connection, failed.reason.lower(), None)
+                self._backoff(connection, failed.reason.lower(), None, exc.code)
             return dict.fromkeys(ids, failed)
 
         observations = facts.observe(result)

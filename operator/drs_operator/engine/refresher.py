@@ -62,6 +62,7 @@ from drs_operator.domain.observations import (
     pace_of,
 )
 from drs_operator.engine.connections import Connection, Connections
+from drs_operator.engine.logs import fields, job_fields
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.querying import Querier
 from drs_operator.engine.registry import JobRecord, Registry
@@ -71,6 +72,10 @@ from drs_operator.engine.writer import Pending, StatusWriter
 logger = logging.getLogger(__name__)
 
 Target = tuple[ConnectionKey, str]
+
+
+def _job(record: JobRecord) -> dict[str, Any]:
+    return job_fields(*record.key, record.spec.job_id if record.spec else None)
 
 
 class Refresher:
@@ -202,7 +207,9 @@ class Refresher:
             try:
                 await self._writer.apply(record, Reevaluated())
             except Exception:  # a bug must not stop the pass
-                logger.exception("Re-evaluating %s/%s failed unexpectedly", *record.key)
+                logger.exception(
+                    "%s/%s: re-evaluating failed unexpectedly", *record.key, extra=_job(record)
+                )
 
     def _budget(self, connection: Connection) -> int:
         """Batches this connection may start now: what its rate allows within a tick,
@@ -240,7 +247,9 @@ class Refresher:
                 await self._finish(record, Failed(exc.reason, str(exc)))
                 continue
             except Exception as exc:  # a bug must not leave the job in flight forever
-                logger.exception("Resolving %s/%s failed unexpectedly", *record.key)
+                logger.exception(
+                    "%s/%s: resolving failed unexpectedly", *record.key, extra=_job(record)
+                )
                 await self._finish(record, facts.internal_error(exc))
                 continue
             record.connection_key = connection.key
@@ -308,7 +317,13 @@ class Refresher:
             try:
                 observations = await self._querier.query(connection, batch.job_ids, paced=True)
             except Exception as exc:  # never leave jobs in flight forever
-                logger.exception("Batch on %s failed unexpectedly", connection.key)
+                key = connection.key
+                logger.exception(
+                    "Batch of %d jobs on %s failed unexpectedly",
+                    len(batch.job_ids),
+                    key,
+                    extra=fields(endpoint=key.endpoint, projectId=key.project_id),
+                )
                 observations = dict.fromkeys(batch.job_ids, facts.internal_error(exc))
             draw = self._rng.random()  # one jitter draw per call: its jobs stay together
             writes: list[Coroutine[Any, Any, None]] = []
@@ -325,7 +340,9 @@ class Refresher:
                     try:
                         pending = self._writer.prepare(record, observation)
                     except Exception:  # a bug must not leave the job in flight forever
-                        logger.exception("Mapping %s/%s failed unexpectedly", *record.key)
+                        logger.exception(
+                            "%s/%s: mapping failed unexpectedly", *record.key, extra=_job(record)
+                        )
                         pending = None
                     if pending is None:
                         self._done(record, observation, connection, draw)
