@@ -19,7 +19,6 @@ import copy
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,9 @@ import yaml
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
+from drs_operator.domain import manifests
 from drs_operator.domain.crd import crd_text, load_crd, printer_columns
+from drs_operator.domain.manifests import _error_path, _is_date_time, to_json_schema
 from drs_operator.domain.printing import Column, find
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,52 +49,7 @@ KUBERNETES_VERSION = "1.37"
 # --- the validator ------------------------------------------------------------------------------
 
 _ABSENT = object()
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-_FORMATS = jsonschema.FormatChecker(formats=())
-
-
-def _is_date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    if not _RFC3339.match(value):
-        return False
-    datetime.fromisoformat(value.upper().replace("Z", "+00:00"))  # range check
-    return True
-
-
-_FORMATS.checks("date-time", raises=ValueError)(_is_date_time)
-
-
-def to_json_schema(node: Any, *, strict_fields: bool = True) -> Any:
-    """OpenAPI v3 (Kubernetes subset) to JSON Schema draft 2020-12."""
-    if isinstance(node, list):
-        return [to_json_schema(item, strict_fields=strict_fields) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key.startswith("x-kubernetes-") or key in ("nullable", "default", "example"):
-            continue
-        if key == "properties":
-            out[key] = {
-                name: to_json_schema(sub, strict_fields=strict_fields)
-                for name, sub in value.items()
-            }
-        elif key in ("items", "additionalProperties", "not"):
-            out[key] = to_json_schema(value, strict_fields=strict_fields)
-        elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = [to_json_schema(sub, strict_fields=strict_fields) for sub in value]
-        else:
-            out[key] = value
-    if node.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if node.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
-    preserve = node.get("x-kubernetes-preserve-unknown-fields")
-    if strict_fields and "properties" in node and not preserve:
-        out.setdefault("additionalProperties", False)
-    return out
+_FORMATS = manifests._FORMATS  # the package's own checker: one date-time rule
 
 
 def _cel(value: Any) -> Any:
@@ -134,20 +90,6 @@ def cel_errors(schema: Mapping[str, Any], new: Any, old: Any, path: str) -> Iter
                     (o for o in old if all(o.get(k) == item.get(k) for k in keys)), _ABSENT
                 )
             yield from cel_errors(schema["items"], item, old_item, f"{path}[{index}]")
-
-
-def _error_path(error: jsonschema.ValidationError) -> str:
-    text = ""
-    for part in error.absolute_path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    text = text.lstrip(".")
-    if error.validator == "required":
-        missing = re.findall(r"'([^']+)' is a required property", error.message)
-        text = ".".join(p for p in (text, *missing) if p)
-    if error.validator == "additionalProperties":
-        extra = re.findall(r"'([^']+)'", error.message)
-        text = ".".join(p for p in (text, *extra) if p)
-    return text
 
 
 def validate(obj: Any, *, old: Any = _ABSENT, crd: Mapping[str, Any] | None = None) -> list[str]:
@@ -509,3 +451,22 @@ def test_kubernetes_validate_would_notice_a_broken_crd(crd: dict[str, Any]) -> N
     broken["spec"]["versions"][0]["additionalPrinterColumns"][0]["priority"] = "high"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_every_create_time_cel_rule_is_mirrored_by_the_operator() -> None:
+    """plan checks manifests offline without a CEL engine: each create-time rule must have
+    its twin in the operator's own spec rules (a new rule fails here until it has one)."""
+    rules = list(manifests.cel_rules())
+    assert rules, "the CRD has CEL rules"
+    for path, rule in rules:
+        assert "oldSelf" in rule or rule in manifests.MIRRORED_RULES, (path, rule)
+
+
+@pytest.mark.parametrize("path", VALID + INVALID, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_offline_check_agrees_with_the_reference_validator(path: Path) -> None:
+    sample = load_sample(path)
+    if sample.old is not _ABSENT or "status" in sample.new:
+        pytest.skip("an update or a status: not what plan checks")
+    reference = validate(sample.new)
+    offline = manifests.manifest_errors(sample.new)
+    assert bool(offline) == bool(reference), (offline, reference)

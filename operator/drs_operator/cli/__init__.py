@@ -9,6 +9,8 @@ options); ``demo_view`` is the demo's screen and summary (pure)::
     demo      emulated cluster + simulator + operator drs_operator.cli.demo
     get       the printer-column table of DrsJobs     drs_operator.cli.get
     query     one batch-detail call, redacted JSON    drs_operator.cli.query
+    plan      manifests checked against the cloud     drs_operator.cli.plan
+    import    manifests for existing tasks            drs_operator.cli.import_
 
 Parsers are built lazily: only the chosen subcommand's module is imported
 (``run`` loads nothing of the demo, the simulator or the emulator);
@@ -41,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("drs_operator.cli.demo", "run a self-contained demo (emulated cluster + simulator)"),
     "get": ("drs_operator.cli.get", "print DrsJobs as kubectl would (printer columns)"),
     "query": ("drs_operator.cli.query", "call batch-detail once and print redacted JSON"),
+    "plan": (
+        "drs_operator.cli.plan",
+        "check DrsJob manifests against the cloud (drift, before merging)",
+    ),
+    "import": ("drs_operator.cli.import_", "print DrsJob manifests for existing DRS tasks"),
 }
 
 
