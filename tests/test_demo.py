@@ -280,3 +280,16 @@ def test_the_demo_redraws_in_place_within_the_terminal_and_keeps_its_log(tmp_pat
     assert f"\n  drs-operator get --kubeconfig {folders[0] / 'kubeconfig'} -n demo\n" in after
     # Within the width, but for the path and the command (never broken: a terminal wraps them).
     assert all(len(line) <= 120 for line in after.splitlines() if str(folders[0]) not in line)
+
+
+def test_the_summary_names_a_drifted_task_and_its_differences() -> None:
+    tracker = Tracker()
+    moved = {"state": "Modified", "differences": [
+        {"field": "sourceEndpoint.port", "expected": "3306", "observed": "3307"}]}  # fmt: skip
+    tracker.observe([drsjob("customers", drift=moved), drsjob("orders", drift={"state": "InSync"})],
+                    [], 60)  # fmt: skip
+    text = summary(
+        tracker, {"customers": "INCRE_TRANSFER_STARTED", "orders": "INCRE_TRANSFER_STARTED"}
+    )
+    assert "customers drifted from its spec.expect (sourceEndpoint.port: 3306 -> 3307)" in text
+    assert "orders drifted" not in text

@@ -609,6 +609,30 @@ async def test_progression_origin_is_start_for_jobs_added_before() -> None:
         await sim.stop()
 
 
+async def test_a_scenario_step_can_move_an_endpoint_and_keep_its_status() -> None:
+    """Drift at run time: a step that changes identity fields only (the demo's customers-sync)."""
+    clock = Clock()
+    scenario = Scenario.from_dict(
+        {"jobs": [{"id": "b938451e-e325-faa6-3340-6bc44dc2jb21", "name": "customers-sync",
+                   "status": "INCRE_TRANSFER_STARTED",
+                   "source_endpoint": {"ip": "10.10.1.22", "db_port": 3306},
+                   "progression": [[35, "INCRE_TRANSFER_STARTED",
+                                    {"source_endpoint": {"db_port": 3307}, "name": "moved"}]]}]}
+    )  # fmt: skip
+    sim = Simulator(clock=clock, scenario=scenario)
+    job = scenario.jobs[0].id
+    await sim.start()
+    try:
+        assert sim.job(job)["source_endpoint"]["db_port"] == 3306
+        clock.now += 36
+        after = sim.job(job)
+        assert after["status"] == "INCRE_TRANSFER_STARTED" and after["name"] == "moved"
+        assert after["source_endpoint"]["db_port"] == 3307
+        assert after["source_endpoint"]["ip"] == "10.10.1.22", "merged one level deep"
+    finally:
+        await sim.stop()
+
+
 def test_add_job_rejects_bad_input() -> None:
     sim = Simulator()
     job = sim.add_job()

@@ -173,6 +173,17 @@ def _log_dir(explicit: str | None) -> Path:
     return folder
 
 
+def _expect(fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``spec.expect`` declaring a scenario task's name and source port as it starts."""
+    expect: dict[str, Any] = {}
+    if isinstance(fields.get("name"), str):
+        expect["jobName"] = fields["name"]
+    source = fields.get("source_endpoint")
+    if isinstance(source, Mapping) and isinstance(source.get("db_port"), int):
+        expect["sourceEndpoint"] = {"port": source["db_port"]}
+    return expect or None
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -297,15 +308,19 @@ class Demo:
             }
         )
         self.ids = {self._name(job): str(job.id) for job in scenario.jobs}
+        expects = {self._name(job): _expect(job.fields) for job in scenario.jobs}
         if scenario.absent_jobs:
             self.ids[GHOST_NAME] = str(scenario.absent_jobs[0])
         for name, job_id in self.ids.items():
+            spec: dict[str, Any] = {"jobId": job_id}
+            if expects.get(name):
+                spec["expect"] = expects[name]  # what the task was when the demo began
             cluster.create(
                 {
                     "apiVersion": f"{GROUP}/{VERSION}",
                     "kind": KIND,
                     "metadata": {"name": name, "namespace": NAMESPACE},
-                    "spec": {"jobId": job_id},
+                    "spec": spec,
                 }
             )
 

@@ -269,6 +269,20 @@ class Tracker:
             )
         if not during:
             points.append("No task failed while the demo watched.")
+        drifted = [
+            name for name, obj in objects.items()
+            if ((obj.get("status") or {}).get("drift") or {}).get("state") == "Modified"
+        ]  # fmt: skip
+        for name in drifted:
+            first = ((objects[name].get("status") or {}).get("drift") or {}).get("differences")
+            shown = "; ".join(
+                f"{d.get('field')}: {d.get('expected')} -> {d.get('observed')}"
+                for d in (first or [])[:2]
+            )
+            points.append(
+                f"{name} drifted from its spec.expect ({shown}): Ready=False (Drifted), "
+                "a DriftDetected event; `drs-operator plan` would say the same."
+            )
         before = [
             name for name, obj in objects.items()
             if (obj.get("status") or {}).get("phase") == "Failed" and name not in during
