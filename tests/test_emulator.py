@@ -198,6 +198,33 @@ async def test_watch_resumes_from_resource_version_and_expires() -> None:
         await cluster.stop()
 
 
+async def test_a_restart_expires_every_older_resource_version() -> None:
+    """As kube-apiserver's watch cache after a restart: resuming from before answers 410."""
+    cluster = EmulatedCluster()
+    await cluster.start()
+    try:
+        cluster.create(drsjob("a"))
+        before = cluster.store.resource_version
+        cluster.create(drsjob("b"))
+        port = cluster.port
+        await cluster.stop()
+        cluster.delete("drsjobs", NS, "a")  # while down: no watch may replay this
+        await cluster.start(port=port)
+        after = cluster.store.resource_version
+        cluster.create(drsjob("c"))
+        async with httpx.AsyncClient(base_url=cluster.url, timeout=5) as http:
+            params = {"watch": "true", "resourceVersion": str(before)}
+            async with http.stream("GET", JOBS, params=params) as response:
+                (gone,) = await read_events(response, 1)
+            assert gone["type"] == "ERROR" and gone["object"]["code"] == 410
+            params["resourceVersion"] = str(after)  # events since the restart are kept
+            async with http.stream("GET", JOBS, params=params) as response:
+                (added,) = await read_events(response, 1)
+            assert (added["type"], added["object"]["metadata"]["name"]) == ("ADDED", "c")
+    finally:
+        await cluster.stop()
+
+
 async def test_request_log_is_bounded_and_counts_are_exact(tmp_path: Path) -> None:
     cluster = EmulatedCluster(log_limit=5)
     await cluster.start()

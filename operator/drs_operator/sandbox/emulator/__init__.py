@@ -22,7 +22,9 @@ because kmock's ``KubernetesEmulator`` lacks what an operator needs:
   patches), JSON patches (``test`` included) answer 422 when they fail, a
   ``metadata.resourceVersion`` in a patch or PUT body is checked (409);
 - lists carry ``kind`` and a real ``resourceVersion``; watches honour
-  ``resourceVersion`` (replaying retained events, 410 Expired when too old),
+  ``resourceVersion`` (replaying retained events, 410 Expired when too old,
+  and for any resourceVersion from before a stop, as after a kube-apiserver
+  restart),
   send bookmarks when asked and never lose events between the initial
   replay and the live stream; finalizers delay deletion as in Kubernetes;
 - every request is recorded in a bounded log (:meth:`requests`) and in exact

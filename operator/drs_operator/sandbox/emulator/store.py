@@ -221,6 +221,15 @@ class Store:
         for watch in list(self._watches):
             watch.queue.put_nowait(None)
 
+    def expire_history(self) -> None:
+        """Forget the retained events, as a restarted kube-apiserver's watch cache does.
+
+        A watch resumed from any resourceVersion up to now is then answered 410
+        (a client must list again); later events are retained as before.
+        """
+        self._history.clear()
+        self._history_floor = self._rv
+
     # -- watching --------------------------------------------------------------------------------
 
     def open_watch(
