@@ -100,11 +100,13 @@ async def test_kopf_watches_writes_nothing_and_status_patches_land(tmp_path: Pat
     kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
     seen: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     try:
-        cluster.create(drsjob("before", "a" * 36))  # exists before kopf starts: from the list
+        cluster.create(
+            drsjob("before", "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaajb21")
+        )  # exists before kopf starts: from the list
         async with kopf_operator(kubeconfig, seen):
             await next_event(seen, ("None", "before"))  # kopf's type for listed objects
 
-            cluster.create(drsjob("job-1", "b" * 36))
+            cluster.create(drsjob("job-1", "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbjb21"))
             await next_event(seen, ("ADDED", "job-1"))
 
             cluster.patch_spec("drsjobs", NS, "job-1", {"refreshInterval": "30s"})
