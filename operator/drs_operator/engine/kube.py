@@ -2,10 +2,11 @@
 
 The one module of the engine that talks to the Kubernetes API: it reads
 credentials Secrets by name, merge-patches the ``/status`` subresource of
-DrsJobs, posts Events, and lists the names of DrsJobs when a watch had to
-start over (kopf, in :mod:`drs_operator.handlers`, watches DrsJobs;
+DrsJobs, posts Events, and lists the names of DrsJobs (for
+:class:`drs_operator.handlers.Relists`: after kopf's watch starts over, and
+every ten minutes); kopf, in :mod:`drs_operator.handlers`, watches DrsJobs;
 ``drs-operator get`` lists them with the ``kubernetes`` package's
-synchronous client). It is async (httpx) and configured by
+synchronous client. It is async (httpx) and configured by
 :func:`drs_operator.engine.kubeconfig.load`, the same choice of cluster and
 identity as kopf's login and ``drs-operator get``. A token that can expire
 (exec plugins, OIDC) is refreshed through the ``kubernetes`` package's hook
