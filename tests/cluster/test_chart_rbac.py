@@ -243,7 +243,7 @@ async def test_the_operator_needs_exactly_the_charts_permissions(
         assert used <= granted, f"beyond the chart: {sorted(used - granted)}"
         assert ("drs.operators.dev", "drsjobs/status", "patch") in used
         assert ("", "events", "create") in used
-        assert "Forbidden" not in log and "403" not in log, log[-3000:]
+        assert "Forbidden" not in log and "HTTP 403" not in log, log[-3000:]
     finally:
         for ns in (team_a, team_b, other):
             plane.delete_namespace(ns)
@@ -279,7 +279,7 @@ async def test_a_permission_the_chart_lacked_would_fail_the_check(
         assert all(line.startswith("patch ") and "/status" in line for line in denied), denied
         assert "status" not in get_drsjob(plane, team_a, "healthy")
         assert proc.returncode is None  # it keeps running, and says why in its log
-        assert "403" in proc.log_text()
+        assert "HTTP 403" in proc.log_text()
         assert drsjobs_path(team_a, "healthy", status=True) in denied[0]
     finally:
         plane.delete_namespace(team_a)
