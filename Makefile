@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean cluster controlplane
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -28,7 +28,17 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# The cluster tier's binaries (etcd, kube-apiserver, kubectl and two test helpers), built
+# from Go modules into ~/.cache/drs-operator/controlplane/ (10-25 min the first time, then
+# reused). Without Go nothing is built and pytest skips the tier, saying why in one line.
+controlplane: | $(BIN)/python
+	@$(BIN)/python tools/controlplane/build.py --if-go > /dev/null
+
+# etcd + kube-apiserver on loopback with the DrsJob CRD, until Ctrl-C.
+cluster: $(VENV)/.installed-demo
+	$(BIN)/python -m drs_operator.sandbox.controlplane
+
+test: lint controlplane
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.installed-dev

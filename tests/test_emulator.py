@@ -17,6 +17,7 @@ import pytest
 from drs_operator.sandbox.emulator import KMOCK_LOG_LIMIT, EmulatedCluster
 
 NS = "ns1"
+JOB_ID = "jjjjjjjj-jjjj-jjjj-jjjj-jjjjjjjjjb21"  # the CRD's pattern: the emulator checks it
 API = "/apis/drs.operators.dev/v1alpha1"
 JOBS = f"{API}/namespaces/{NS}/drsjobs"
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -27,7 +28,7 @@ def drsjob(name: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": "drs.operators.dev/v1alpha1",
         "kind": "DrsJob",
         "metadata": {"name": name, "namespace": NS},
-        "spec": {"jobId": "j" * 36, **spec},
+        "spec": {"jobId": JOB_ID, **spec},
     }
 
 
@@ -49,6 +50,35 @@ async def http(cluster: EmulatedCluster) -> AsyncIterator[httpx.AsyncClient]:
 
 def merge(patch: Any) -> dict[str, Any]:
     return {"json": patch, "headers": {"Content-Type": "application/merge-patch+json"}}
+
+
+async def test_http_writes_are_checked_pruned_and_defaulted_like_the_api_server(
+    cluster: EmulatedCluster, http: httpx.AsyncClient
+) -> None:
+    """As kube-apiserver answered for the same requests (tests/cluster/test_crd_server.py)."""
+    bad = drsjob("bad", projectId="big-answers")
+    bad["spec"]["jobId"] = "NOT-A-UUID"
+    refused = await http.post(JOBS, json=bad)
+    assert refused.status_code == 422
+    body = refused.json()
+    assert body["reason"] == "Invalid"
+    assert body["message"].startswith('DrsJob.drs.operators.dev "bad" is invalid: [spec.jobId: ')
+    assert [c["field"] for c in body["details"]["causes"]] == ["spec.jobId", "spec.projectId"]
+    assert cluster.get("drsjobs", NS, "bad") is None
+
+    created = await http.post(JOBS, json=drsjob("ok", typo=1))
+    assert created.status_code == 201, created.text
+    assert created.json()["spec"] == {"jobId": JOB_ID, "suspend": False}  # pruned, defaulted
+
+    # Status writes are checked too; an invalid field already stored and left alone is not.
+    bad_status = await http.patch(f"{JOBS}/ok/status", **merge({"status": {"nodeNum": "2"}}))
+    assert bad_status.status_code == 422
+    assert bad_status.json()["details"]["causes"][0]["field"] == "status.nodeNum"
+    cluster.create(drsjob("seeded", refreshInterval="1d"))  # in-process: stored as given
+    ok = await http.patch(f"{JOBS}/seeded/status", **merge({"status": {"phase": "Running"}}))
+    assert ok.status_code == 200, ok.text
+    changed = await http.patch(f"{JOBS}/seeded", **merge({"spec": {"refreshInterval": "2d"}}))
+    assert changed.status_code == 422
 
 
 async def test_create_over_http_stamps_metadata(
@@ -76,7 +106,7 @@ async def test_create_over_http_stamps_metadata(
     ("path_suffix", "patch", "generation", "reason"),
     [
         ("", {"spec": {"suspend": True}}, 2, "a spec change bumps the generation"),
-        ("", {"spec": {"jobId": "j" * 36}}, 1, "a patch that changes nothing is no new generation"),
+        ("", {"spec": {"jobId": JOB_ID}}, 1, "a patch that changes nothing is no new generation"),
         ("", {"metadata": {"labels": {"a": "b"}}}, 1, "metadata is not part of the generation"),
         ("/status", {"status": {"phase": "Running"}}, 1, "status is not part of the generation"),
         ("/status", {"spec": {"suspend": True}}, 1, "/status ignores everything but status"),
@@ -108,8 +138,8 @@ async def test_status_subresource_is_isolated(
     response = await http.patch(f"{JOBS}/a", **merge({"status": {"phase": "Failed"}}))
     assert response.json()["status"] == {"phase": "Running"}
     # Merge-patch semantics: null deletes a key, nested objects merge.
-    await http.patch(f"{JOBS}/a/status", **merge({"status": {"phase": None, "x": {"y": 1}}}))
-    assert cluster.get("drsjobs", NS, "a")["status"] == {"x": {"y": 1}}  # type: ignore[index]
+    await http.patch(f"{JOBS}/a/status", **merge({"status": {"phase": None, "jobName": "y"}}))
+    assert cluster.get("drsjobs", NS, "a")["status"] == {"jobName": "y"}  # type: ignore[index]
 
 
 async def test_json_patch_test_and_resource_version_conflicts(
@@ -198,6 +228,33 @@ async def test_watch_resumes_from_resource_version_and_expires() -> None:
         await cluster.stop()
 
 
+async def test_a_restart_expires_every_older_resource_version() -> None:
+    """As kube-apiserver's watch cache after a restart: resuming from before answers 410."""
+    cluster = EmulatedCluster()
+    await cluster.start()
+    try:
+        cluster.create(drsjob("a"))
+        before = cluster.store.resource_version
+        cluster.create(drsjob("b"))
+        port = cluster.port
+        await cluster.stop()
+        cluster.delete("drsjobs", NS, "a")  # while down: no watch may replay this
+        await cluster.start(port=port)
+        after = cluster.store.resource_version
+        cluster.create(drsjob("c"))
+        async with httpx.AsyncClient(base_url=cluster.url, timeout=5) as http:
+            params = {"watch": "true", "resourceVersion": str(before)}
+            async with http.stream("GET", JOBS, params=params) as response:
+                (gone,) = await read_events(response, 1)
+            assert gone["type"] == "ERROR" and gone["object"]["code"] == 410
+            params["resourceVersion"] = str(after)  # events since the restart are kept
+            async with http.stream("GET", JOBS, params=params) as response:
+                (added,) = await read_events(response, 1)
+            assert (added["type"], added["object"]["metadata"]["name"]) == ("ADDED", "c")
+    finally:
+        await cluster.stop()
+
+
 async def test_request_log_is_bounded_and_counts_are_exact(tmp_path: Path) -> None:
     cluster = EmulatedCluster(log_limit=5)
     await cluster.start()
@@ -244,7 +301,7 @@ async def test_kubeconfig_works_with_kubernetes_client(
                 "drs.operators.dev", "v1alpha1", NS, "drsjobs"
             )
             patched = custom.patch_namespaced_custom_object_status(
-                "drs.operators.dev", "v1alpha1", NS, "drsjobs", "a", {"status": {"phase": "X"}}
+                "drs.operators.dev", "v1alpha1", NS, "drsjobs", "a", {"status": {"phase": "Paused"}}
             )
             return [item["metadata"]["name"] for item in listed["items"]], patched
         finally:
@@ -252,7 +309,7 @@ async def test_kubeconfig_works_with_kubernetes_client(
 
     names, patched = await asyncio.to_thread(list_and_patch)
     assert names == ["a"]
-    assert patched["status"] == {"phase": "X"}
+    assert patched["status"] == {"phase": "Paused"}
     assert cluster.status_patch_count() == 1
 
 

@@ -10,6 +10,16 @@ list, so least-privilege RBAC suffices). kopf logs in with the same cluster
 and identity as the operator's own client
 (:func:`drs_operator.engine.kubeconfig.load`). kopf's INFO lines (one per
 watch event) are kept out of the log by :mod:`drs_operator.engine.logs`.
+
+kopf lists the watched namespaces (or the cluster) when a watch starts, and
+again when a resumed watch is answered 410 Gone (its resourceVersion is too
+old, e.g. after an API server restart); the objects listed arrive as events
+of type None. A DrsJob deleted while the watch was down is simply not in
+that list: no DELETED event ever comes for it. :class:`Relists` therefore
+lists the DrsJobs' names itself once a listing is under way, and every
+:data:`RESYNC_INTERVAL` seconds (a listing that finds nothing sends no
+event), and makes the registry forget the jobs that are gone (which it
+would otherwise refresh forever).
 """
 
 from __future__ import annotations
@@ -23,11 +33,104 @@ import kopf
 from drs_operator import GROUP, PLURAL, VERSION
 from drs_operator.domain.patching import plain
 from drs_operator.engine.app import Operator
+from drs_operator.engine.kube import KubeError
 from drs_operator.engine.kube import bearer_header as _bearer
 from drs_operator.engine.kubeconfig import load as load_kubeconfig
 from drs_operator.engine.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+RELIST_SETTLE = 1.0  # seconds from the first listed event to our own list of names
+RESYNC_INTERVAL = 600.0  # seconds between sweeps of every watched scope
+
+
+def _version(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class Relists:
+    """Forget the DrsJobs a (re-)listing does not show: deleted while the watch was down.
+
+    ``listed(scope)`` is called for each event of type None (kopf is listing;
+    ``scope`` is the object's namespace, or None when one watch covers the
+    cluster). The first call of a listing schedules one :meth:`sweep` of that
+    scope :data:`RELIST_SETTLE` seconds later; calls while it is pending add
+    nothing. A sweep lists the DrsJobs' names and forgets every known job of
+    the scope that is not listed and whose resourceVersion is not newer than
+    the list's (a job created or changed after the list is kept); on an API
+    error nothing is forgotten. The listing at start-up costs one such list.
+    :meth:`periodically` sweeps every scope that holds known jobs, for the
+    listings that find nothing at all (and so send no event).
+    """
+
+    def __init__(
+        self, operator: Operator, *, clusterwide: bool = False, settle: float = RELIST_SETTLE
+    ) -> None:
+        self._operator = operator
+        self._clusterwide = clusterwide
+        self._settle = settle
+        self._pending: dict[str | None, asyncio.Task[None]] = {}
+        self._periodic: asyncio.Task[None] | None = None
+
+    def listed(self, scope: str | None) -> None:
+        if scope not in self._pending:
+            self._pending[scope] = asyncio.create_task(self._later(scope), name="relist-sweep")
+
+    async def _later(self, scope: str | None) -> None:
+        try:
+            await asyncio.sleep(self._settle)
+            await self.sweep(scope)
+        finally:
+            self._pending.pop(scope, None)
+
+    async def sweep(self, scope: str | None) -> int:
+        """Forget the jobs of ``scope`` that the API server no longer has; how many."""
+        try:
+            present, version = await self._operator.kube.list_drsjob_keys(scope)
+        except KubeError as exc:
+            logger.warning("Could not list DrsJobs after a watch restart: %s", exc)
+            return 0
+        if version is None:
+            return 0
+        gone = [
+            record
+            for record in self._operator.registry
+            if (scope is None or record.namespace == scope)
+            and record.key not in present
+            and (known := _version(record.resource_version)) is not None
+            and known <= version
+        ]
+        for record in gone:
+            logger.info("%s/%s: deleted while the watch was down; forgotten", *record.key)
+            self._operator.registry.forget(record.key)
+        return len(gone)
+
+    def scope_of(self, namespace: str | None) -> str | None:
+        return None if self._clusterwide else namespace
+
+    async def sweep_all(self) -> int:
+        """Sweep every scope that holds known jobs; how many were forgotten."""
+        scopes = {self.scope_of(record.namespace) for record in self._operator.registry}
+        return sum([await self.sweep(scope) for scope in sorted(scopes, key=str)])
+
+    def start(self, interval: float = RESYNC_INTERVAL) -> None:
+        self._periodic = asyncio.create_task(self._every(interval), name="relist-resync")
+
+    async def _every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.sweep_all()
+
+    async def close(self) -> None:
+        tasks = list(self._pending.values())
+        if self._periodic is not None:
+            tasks.append(self._periodic)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def configure_kopf(settings: kopf.OperatorSettings) -> None:
@@ -46,6 +149,7 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
 
 def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    relists = Relists(operator, clusterwide=operator.settings.watching.clusterwide)
 
     @kopf.on.login(registry=registry)
     def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
@@ -70,15 +174,21 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     @kopf.on.startup(registry=registry)
     async def startup(**_: Any) -> None:
         await operator.start()
+        relists.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        await relists.close()
         await operator.stop()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="drsjob_event")
-    async def drsjob_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def drsjob_event(
+        type: str | None, body: kopf.Body, namespace: str | None, **_: Any
+    ) -> None:
         # async: kopf runs sync handlers in a thread, and the registry belongs to the loop.
         operator.observe(event_type=type, body=plain(body))
+        if type is None:  # kopf is listing: at start-up, or after 410 Gone
+            relists.listed(relists.scope_of(namespace))
 
     return registry
 

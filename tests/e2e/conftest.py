@@ -3,10 +3,26 @@
 Fixtures
 ========
 ``cluster``
-    A :class:`Cluster`: the embedded emulator (default) or, when
-    ``DRS_E2E_KUBECONFIG`` names a kubeconfig, a real cluster (a unique
-    namespace is created and deleted afterwards; ``crds/drsjobs.yaml`` is
-    applied when the CRD is missing). The same tests run against both.
+    A :class:`Cluster`, parametrized over backends, so the same tests run
+    against each:
+
+    ``emulator``
+        the embedded emulator (every request on record);
+    ``apiserver``
+        the session's real control plane (etcd + kube-apiserver, the
+        ``controlplane`` fixture of tests/controlplane.py), marked ``cluster``:
+        it belongs to the cluster tier and is skipped with it;
+    ``kubeconfig``
+        instead of both, when ``DRS_E2E_KUBECONFIG`` names a kubeconfig: that
+        real cluster (e.g. kind or k3d; ``crds/drsjobs.yaml`` is applied when
+        the CRD is missing). ``DRS_E2E_AUDIT_LOG`` may name its API server's
+        audit log (JSON lines, level Metadata or more) to count requests.
+
+    On real clusters each test gets a unique namespace; its DrsJobs are
+    deleted afterwards, then the namespace (without a namespace controller,
+    as on the control plane, the namespace itself stays ``Terminating``).
+    A test that needs the emulator asks for it with
+    ``@pytest.mark.parametrize("cluster", ["emulator"], indirect=True)``.
 ``simulator``
     A started ``drs_operator.sandbox.simulator.Simulator(seed=0)`` on loopback
     (``simulator.url``); stopped afterwards.
@@ -40,13 +56,16 @@ from typing import Any, Protocol
 
 import pytest
 
+from drs_operator.sandbox.controlplane import AuditLog
 from drs_operator.sandbox.emulator import EmulatedCluster
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "drsjobs.yaml"
 GROUP, VERSION, PLURAL, KIND = "drs.operators.dev", "v1alpha1", "drsjobs", "DrsJob"
 REAL_CLUSTER_ENV = "DRS_E2E_KUBECONFIG"
+AUDIT_LOG_ENV = "DRS_E2E_AUDIT_LOG"
 HARNESS_FIELD_MANAGER = "drs-e2e-harness"  # the harness's own writes, told apart on real clusters
+HARNESS_USER_AGENT = "drs-e2e-harness"  # and its requests, in an audit log
 STOP_TIMEOUT = 10.0
 
 # Short cadences for tests; a test may override any of them (argparse: the last flag wins).
@@ -119,6 +138,7 @@ class Cluster(Protocol):
     kubeconfig: Path
     namespace: str
     is_emulated: bool
+    counts_requests: bool  # status_patch_count works (the emulator, or an audit log)
 
     async def create_drsjob(
         self, name: str, spec: Mapping[str, Any], *, labels: Mapping[str, str] | None = None
@@ -156,6 +176,7 @@ class EmulatedBackend:
     kubeconfig: Path
     namespace: str
     is_emulated: bool = True
+    counts_requests: bool = True
 
     async def create_drsjob(
         self, name: str, spec: Mapping[str, Any], *, labels: Mapping[str, str] | None = None
@@ -209,17 +230,33 @@ class EmulatedBackend:
 class RealBackend:
     """A real cluster through ``kubernetes.client`` (blocking calls run in threads).
 
-    ``status_patch_count`` is not measurable here: a real API server turns a
-    no-op patch into no new resourceVersion and no watch event, and keeps no
-    request log, so the tests that count patches skip on this backend.
-    ``non_status_writes`` reads ``managedFields``: entries of any manager but
-    the harness outside the ``status`` subresource.
+    A real API server keeps no request log a client can read, and answers a
+    no-op patch with no new resourceVersion and no watch event: requests are
+    counted only from the API server's audit log (``audit``: the control
+    plane's, or ``DRS_E2E_AUDIT_LOG``); without one, ``status_patch_count``
+    skips the test and ``non_status_writes`` reads ``managedFields`` (entries
+    of any manager but the harness outside the ``status`` subresource).
     """
 
     api: Any  # kubernetes.client.ApiClient
     kubeconfig: Path
     namespace: str
+    audit: AuditLog | None = None
     is_emulated: bool = False
+
+    @property
+    def counts_requests(self) -> bool:
+        return self.audit is not None
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Audit events of requests in this namespace other than the harness's own."""
+        assert self.audit is not None, "no audit log"
+        return [
+            e
+            for e in self.audit.events()
+            if (e.get("objectRef") or {}).get("namespace") == self.namespace
+            and e.get("userAgent") != HARNESS_USER_AGENT
+        ]
 
     def _custom(self) -> Any:
         import kubernetes
@@ -298,9 +335,27 @@ class RealBackend:
         await self._ignore_404(self._core().delete_namespaced_secret, name, self.namespace)
 
     def status_patch_count(self, name: str | None = None) -> int:
-        pytest.skip("status patches cannot be counted on a real cluster (no request log)")
+        """PATCH and PUT requests to ``drsjobs/<name>/status`` (from the audit log)."""
+        if self.audit is None:
+            pytest.skip("status patches cannot be counted on a real cluster without an audit log")
+        return sum(
+            1
+            for e in self.requests()
+            if e.get("verb") in ("patch", "update")
+            and e["objectRef"].get("resource") == PLURAL
+            and e["objectRef"].get("subresource") == "status"
+            and (name is None or e["objectRef"].get("name") == name)
+        )
 
     async def non_status_writes(self) -> list[Any]:
+        if self.audit is not None:
+            return [
+                e
+                for e in self.requests()
+                if e.get("verb") in ("create", "update", "patch", "delete", "deletecollection")
+                and e["objectRef"].get("resource") in (PLURAL, "secrets")
+                and e["objectRef"].get("subresource") != "status"
+            ]
         writes: list[Any] = []
         for job in await self.list_drsjobs():
             for entry in job["metadata"].get("managedFields") or []:
@@ -346,10 +401,15 @@ async def _ensure_crd(api: Any) -> None:
     await eventually(established, timeout=30, interval=0.5, message="the CRD established")
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    real = os.environ.get(REAL_CLUSTER_ENV)
-    if not real:
+def _backends() -> list[Any]:
+    if os.environ.get(REAL_CLUSTER_ENV):
+        return ["kubeconfig"]
+    return ["emulator", pytest.param("apiserver", marks=pytest.mark.cluster)]
+
+
+@pytest.fixture(params=_backends())
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    if request.param == "emulator":
         emulator = EmulatedCluster()
         await emulator.start()
         namespace = "e2e"
@@ -362,14 +422,29 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
     import kubernetes
 
-    api = kubernetes.config.new_client_from_config(config_file=real)
+    audit: AuditLog | None = None
+    if request.param == "apiserver":
+        plane = request.getfixturevalue("controlplane")  # tests/controlplane.py
+        config_file, audit = plane.kubeconfig, plane.audit
+    else:
+        config_file = Path(os.environ[REAL_CLUSTER_ENV])
+        audit_path = os.environ.get(AUDIT_LOG_ENV)
+        audit = AuditLog(Path(audit_path)) if audit_path else None
+    api = kubernetes.config.new_client_from_config(config_file=str(config_file))
+    api.user_agent = HARNESS_USER_AGENT
     await _ensure_crd(api)
     namespace = f"drs-e2e-{uuid.uuid4().hex[:8]}"
     core = kubernetes.client.CoreV1Api(api)
     await asyncio.to_thread(core.create_namespace, {"metadata": {"name": namespace}})
     try:
-        yield RealBackend(api=api, kubeconfig=Path(real), namespace=namespace)
+        yield RealBackend(api=api, kubeconfig=config_file, namespace=namespace, audit=audit)
     finally:
+        custom = kubernetes.client.CustomObjectsApi(api)
+        with contextlib.suppress(kubernetes.client.ApiException):
+            await asyncio.to_thread(
+                custom.delete_collection_namespaced_custom_object,
+                GROUP, VERSION, namespace, PLURAL,
+            )  # fmt: skip
         with contextlib.suppress(kubernetes.client.ApiException):
             await asyncio.to_thread(core.delete_namespace, namespace)
         api.close()

@@ -17,7 +17,8 @@ burst                 40 DrsJobs created and 20 of them deleted at once
 ====================  ============================================================
 
 Fault injection needs the emulator (kmock reactions, restarts), so this
-module skips on a real cluster.
+module always runs on it; tests/cluster/test_apiserver_faults.py breaks a real
+kube-apiserver the ways it can be broken from outside.
 """
 
 from __future__ import annotations
@@ -42,11 +43,10 @@ STEADY, OTHER = "INCRE_TRANSFER_STARTED", "FULL_TRANSFER_COMPLETE"
 TIMEOUT = 15.0
 
 
+@pytest.mark.parametrize("cluster", ["emulator"], indirect=True)
 async def test_kube_side_faults(
     cluster: Cluster, simulator: Simulator, operator_process: OperatorFactory, tmp_path: Path
 ) -> None:
-    if not cluster.is_emulated:
-        pytest.skip("fault injection needs the emulated cluster")
     emulator: Any = cluster.emulator  # type: ignore[attr-defined]
     sim = simulator
     sim.add_token(TOKEN, project_id=PROJECT)

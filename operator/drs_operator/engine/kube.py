@@ -2,10 +2,12 @@
 
 The one module of the engine that talks to the Kubernetes API: it reads
 credentials Secrets by name, merge-patches the ``/status`` subresource of
-DrsJobs, posts Events, and answers the start-up check (``/version`` and the
-DrsJob API group's discovery) (kopf, in :mod:`drs_operator.handlers`, watches
-DrsJobs; ``drs-operator get`` lists them with the ``kubernetes`` package's
-synchronous client). It is async (httpx) and configured by
+DrsJobs, posts Events, answers the start-up check (``/version`` and the
+DrsJob API group's discovery), and lists the names of DrsJobs (for
+:class:`drs_operator.handlers.Relists`: after kopf's watch starts over, and
+every ten minutes); kopf, in :mod:`drs_operator.handlers`, watches DrsJobs;
+``drs-operator get`` lists them with the ``kubernetes`` package's
+synchronous client. It is async (httpx) and configured by
 :func:`drs_operator.engine.kubeconfig.load`, the same choice of cluster and
 identity as kopf's login and ``drs-operator get``. A token that can expire
 (exec plugins, OIDC) is refreshed through the ``kubernetes`` package's hook
@@ -36,7 +38,10 @@ from drs_operator.engine.kubeconfig import load as load_kubeconfig
 logger = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
+# Object metadata only (kubectl's trick): a list of names costs a fraction of the objects.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 TOKEN_REFRESH_INTERVAL = 60.0  # seconds between runs of the kubeconfig's token hook
+LIST_PAGE = 500  # DrsJobs per page when listing
 
 
 class KubeError(Exception):
@@ -189,8 +194,11 @@ class KubeApi:
         params: Mapping[str, str] | None = None,
         allow_404: bool = False,
         timeout: float | None = None,
+        accept: str | None = None,
     ) -> dict[str, Any] | None:
-        extra = {"Content-Type": content_type} if content_type else None
+        extra = {"Content-Type": content_type} if content_type else {}
+        if accept:
+            extra["Accept"] = accept
         for attempt in (1, 2):
             try:
                 response = await self._http.request(
@@ -265,6 +273,38 @@ class KubeApi:
             content_type=MERGE_PATCH,
             allow_404=True,
         )
+
+    async def list_drsjob_keys(
+        self, namespace: str | None
+    ) -> tuple[set[tuple[str, str]], int | None]:
+        """The (namespace, name) of every DrsJob in ``namespace`` (None: all namespaces)
+        and the list's resourceVersion (an int; None when it is not one).
+
+        Pages of :data:`LIST_PAGE` objects' metadata (:data:`METADATA_LIST`), one
+        consistent snapshot; only names are kept.
+        """
+        names: set[tuple[str, str]] = set()
+        params: dict[str, str] = {"limit": str(LIST_PAGE)}
+        version: int | None = None
+        while True:
+            page = (
+                await self._request(
+                    "GET", drsjob_path(namespace), params=params, accept=METADATA_LIST
+                )
+                or {}
+            )
+            for item in page.get("items") or ():
+                meta = item.get("metadata") or {}
+                names.add((str(meta.get("namespace", "")), str(meta.get("name", ""))))
+            meta = page.get("metadata") or {}
+            if version is None:
+                try:
+                    version = int(meta.get("resourceVersion", ""))
+                except ValueError:
+                    version = None
+            if not meta.get("continue"):
+                return names, version
+            params = {"limit": str(LIST_PAGE), "continue": str(meta["continue"])}
 
     async def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
         await self._request(

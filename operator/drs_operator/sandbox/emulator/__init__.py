@@ -22,17 +22,24 @@ because kmock's ``KubernetesEmulator`` lacks what an operator needs:
   patches), JSON patches (``test`` included) answer 422 when they fail, a
   ``metadata.resourceVersion`` in a patch or PUT body is checked (409);
 - lists carry ``kind`` and a real ``resourceVersion``; watches honour
-  ``resourceVersion`` (replaying retained events, 410 Expired when too old),
+  ``resourceVersion`` (replaying retained events, 410 Expired when too old,
+  and for any resourceVersion from before a stop, as after a kube-apiserver
+  restart),
   send bookmarks when asked and never lose events between the initial
   replay and the live stream; finalizers delay deletion as in Kubernetes;
+- writes through the HTTP API are checked against the DrsJob CRD's schema
+  as kube-apiserver does: unknown fields pruned, defaults set, types,
+  patterns, lengths, enums and required fields enforced (422 ``Invalid``
+  with one cause per field); the in-process helpers store what they get;
 - every request is recorded in a bounded log (:meth:`requests`) and in exact
   counters (:meth:`count`), and kmock's own request log is trimmed so that
   the cost of a request does not grow with the number of earlier requests.
 
-Not emulated: label/field selectors, server-side apply, schema validation and
-pruning, Table output (``kubectl get`` cannot list through it), admission,
-namespace existence. All methods must be called from the event loop thread
-that started the cluster (or before it starts).
+Not emulated: label/field selectors, server-side apply, the CRD's CEL rules
+(jobId immutability, the refreshInterval minimum), strict field validation
+(400 for unknown fields), Table output (``kubectl get`` cannot list through
+it), admission, namespace existence. All methods must be called from the
+event loop thread that started the cluster (or before it starts).
 
 kmock is imported lazily: it is only installed with the ``demo``/``dev``
 extras, and this package is importable without it.
@@ -46,6 +53,8 @@ Modules (every public name is re-exported here)
     :class:`ApiError` and the ``Obj`` alias.
 ``patches``
     :func:`merge_patch` (RFC 7386) and ``json_patch`` (RFC 6902, 422 on failure).
+``validation``
+    ``admit``: a custom resource pruned, defaulted and checked against its schema.
 ``store``
     :class:`Store`: the objects, metadata stamping, status isolation, the
     watch fan-out and its history (no I/O, no kmock).

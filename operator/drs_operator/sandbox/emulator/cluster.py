@@ -107,10 +107,16 @@ class EmulatedCluster:
         return self.url
 
     async def stop(self) -> None:
-        """End all watch streams and stop serving. Idempotent."""
+        """End all watch streams and stop serving. Idempotent.
+
+        The watch history is forgotten, as a restarted kube-apiserver's watch
+        cache starts afresh: after :meth:`start` again, a watch resumed from a
+        resourceVersion of before is answered 410 and its client lists again.
+        """
         if self._exit is None:
             return
         self.store.close_watches()
+        self.store.expire_history()
         await asyncio.sleep(0)  # let the watch streams see the end
         exit_stack, self._exit = self._exit, None
         await exit_stack.aclose()

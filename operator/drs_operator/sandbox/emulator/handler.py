@@ -231,7 +231,9 @@ def handler_class() -> type[Any]:
             return self.store.get(self._spec(request), request.namespace, request.name)
 
         def _serve_create(self, request: Any) -> Any:
-            obj = self.store.create(self._spec(request), request.namespace, request.data)
+            obj = self.store.create(
+                self._spec(request), request.namespace, request.data, validate=True
+            )
             return kmock.Response(status=201, payload=obj)
 
         def _serve_patch(self, request: Any) -> Obj:
@@ -241,6 +243,7 @@ def handler_class() -> type[Any]:
                 request.name,
                 request.data,
                 subresource=request.subresource,
+                validate=True,
             )
 
         def _serve_replace(self, request: Any) -> Obj:
@@ -252,6 +255,7 @@ def handler_class() -> type[Any]:
                 request.name,
                 request.data,
                 subresource=request.subresource,
+                validate=True,
             )
 
         def _serve_delete(self, request: Any) -> Obj:

@@ -4,7 +4,9 @@
 writes the way a real API server does: ``uid``/``creationTimestamp``/
 ``generation`` stamping, one cluster-wide ``resourceVersion`` counter,
 ``generateName``, Secrets' ``stringData``, the ``status`` subresource kept
-apart from the rest, ``resourceVersion`` conflicts (409) and finalizers. It
+apart from the rest, ``resourceVersion`` conflicts (409) and finalizers; with
+``validate`` (the HTTP API's writes), a custom resource's schema
+(:mod:`drs_operator.sandbox.emulator.validation`). It
 also fans write events out to the open watches and keeps a bounded history
 of them, so a watch can resume from a ``resourceVersion`` (410 when it is too
 old). No I/O and no kmock here: the HTTP side lives in
@@ -26,6 +28,7 @@ from typing import Any
 
 from drs_operator.sandbox.emulator.patches import json_patch, merge_patch
 from drs_operator.sandbox.emulator.resources import RESOURCES, SECRETS, ApiError, Obj, ResourceSpec
+from drs_operator.sandbox.emulator.validation import admit, defaulted
 
 __all__ = ["DEFAULT_HISTORY_LIMIT", "Store"]
 
@@ -127,7 +130,11 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def create(self, spec: ResourceSpec, namespace: str | None, body: Any) -> Obj:
+    def create(
+        self, spec: ResourceSpec, namespace: str | None, body: Any, *, validate: bool = False
+    ) -> Obj:
+        """Store a new object; ``validate``: prune, default and check it against the
+        CRD's schema first, as the API server does (:mod:`.validation`)."""
         if not isinstance(body, Mapping):
             raise ApiError(400, "BadRequest", "the request body must be a JSON object")
         obj: Obj = copy.deepcopy(dict(body))
@@ -167,6 +174,8 @@ class Store:
         for transient in ("deletionTimestamp", "resourceVersion"):
             meta.pop(transient, None)
         obj["metadata"] = meta
+        if validate:
+            obj = admit(spec, obj)
         return self._store(spec, key, obj, "ADDED")
 
     def patch(
@@ -177,6 +186,7 @@ class Store:
         patch: Any,
         *,
         subresource: str | None = None,
+        validate: bool = False,
     ) -> Obj:
         """A merge patch (a JSON object) or a JSON patch (a list of operations)."""
         old = self.get(spec, namespace, name)
@@ -187,7 +197,7 @@ class Store:
             new = merge_patch(old, patch)
         else:
             raise ApiError(400, "BadRequest", "a patch must be a JSON object or a JSON array")
-        return self._update(spec, old, new, subresource=subresource)
+        return self._update(spec, old, new, subresource=subresource, validate=validate)
 
     def replace(
         self,
@@ -197,6 +207,7 @@ class Store:
         body: Any,
         *,
         subresource: str | None = None,
+        validate: bool = False,
     ) -> Obj:
         old = self.get(spec, namespace, name)
         if not isinstance(body, Mapping):
@@ -204,7 +215,8 @@ class Store:
         if (body.get("metadata") or {}).get("name", name) != name:
             raise ApiError(400, "BadRequest", "the name of the object does not match the request")
         self._check_version(spec, old, body)
-        return self._update(spec, old, copy.deepcopy(dict(body)), subresource=subresource)
+        new = copy.deepcopy(dict(body))
+        return self._update(spec, old, new, subresource=subresource, validate=validate)
 
     def delete(self, spec: ResourceSpec, namespace: str | None, name: str) -> Obj:
         old = self.get(spec, namespace, name)
@@ -220,6 +232,15 @@ class Store:
     def close_watches(self) -> None:
         for watch in list(self._watches):
             watch.queue.put_nowait(None)
+
+    def expire_history(self) -> None:
+        """Forget the retained events, as a restarted kube-apiserver's watch cache does.
+
+        A watch resumed from any resourceVersion up to now is then answered 410
+        (a client must list again); later events are retained as before.
+        """
+        self._history.clear()
+        self._history_floor = self._rv
 
     # -- watching --------------------------------------------------------------------------------
 
@@ -285,7 +306,9 @@ class Store:
                 "and try again",
             )
 
-    def _update(self, spec: ResourceSpec, old: Obj, new: Obj, *, subresource: str | None) -> Obj:
+    def _update(
+        self, spec: ResourceSpec, old: Obj, new: Obj, *, subresource: str | None, validate: bool
+    ) -> Obj:
         if subresource not in (None, "status") or (subresource and not spec.status_subresource):
             raise ApiError(404, "NotFound", f"subresource {subresource!r} is not served")
         if spec.status_subresource:
@@ -313,6 +336,11 @@ class Store:
             bump = _content(new) != _content(old)
             meta["generation"] = old["metadata"]["generation"] + (1 if bump else 0)
         new["metadata"] = meta
+        if validate:
+            new = admit(spec, new, old=old)
+            if "generation" in old["metadata"]:  # compared as read back: pruned, defaulted
+                bump = _content(new) != _content(defaulted(spec, old))
+                meta["generation"] = old["metadata"]["generation"] + (1 if bump else 0)
         key = self._key(spec, old)
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             return self._remove(spec, key, new)
