@@ -243,6 +243,8 @@ SCENE_JOBS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "suspended-later": ("INCRE_TRANSFER_STARTED", {}),  # suspended once it is Ready
     "auth-failed": ("INCRE_TRANSFER_STARTED", {"credentialsRef": {"name": "refused"}}),
     "no-credentials": ("INCRE_TRANSFER_STARTED", {"credentialsRef": {"name": "absent"}}),
+    # spec.expect declares a port the task does not have: Drifted, Ready False Drifted.
+    "drifted": ("INCRE_TRANSFER_STARTED", {"expect": {"sourceEndpoint": {"port": 1}}}),
 }
 NO_STATUS = "no-status"  # created after the operator stopped
 

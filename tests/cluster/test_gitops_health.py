@@ -47,6 +47,7 @@ KSTATUS_ROW = {
     "suspended": "`Ready=Unknown`",
     "auth-failed": "`Ready=Unknown`",
     "no-credentials": "`Ready=Unknown`",
+    "drifted": "`Ready=False` with reason `Drifted`",
     NO_STATUS: "no `status` yet",
 }
 
@@ -64,6 +65,7 @@ ARGO_HEALTH = {
     "suspended-later": "Suspended",
     "auth-failed": "Degraded",
     "no-credentials": "Degraded",
+    "drifted": "Degraded",
     NO_STATUS: "Progressing",
 }
 
