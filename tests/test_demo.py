@@ -15,6 +15,7 @@ import re
 import select
 import signal
 import struct
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -259,7 +260,16 @@ def test_the_demo_redraws_in_place_within_the_terminal_and_keeps_its_log(tmp_pat
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm"}
     env.pop("COLUMNS", None)
     env.pop("LINES", None)
-    argv = [sys.executable, "-m", "drs_operator", "demo", "--duration", "8"]
+    argv = [
+        sys.executable,
+        "-m",
+        "drs_operator",
+        "demo",
+        "--duration",
+        "8",
+        "--cluster",
+        "emulator",
+    ]
     output = _run_in_pty(argv, env, cols=120, rows=40)
     assert output.count(ENTER_SCREEN) == 1 and output.count(LEAVE_SCREEN) == 1, output[-2000:]
     live, after = output.split(ENTER_SCREEN, 1)[1].split(LEAVE_SCREEN, 1)
@@ -293,3 +303,25 @@ def test_the_summary_names_a_drifted_task_and_its_differences() -> None:
     )
     assert "customers drifted from its spec.expect (sourceEndpoint.port: 3306 -> 3307)" in text
     assert "orders drifted" not in text
+
+
+@pytest.mark.parametrize(
+    ("choice", "code", "line"),
+    [
+        ("apiserver", 1, "drs-operator demo: error: --cluster apiserver: "),
+        ("auto", 0, "drs-operator demo: Kubernetes API: the embedded emulator ("),
+    ],
+)
+def test_without_a_built_control_plane(
+    choice: str, code: int, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No binaries: --cluster apiserver fails in one line; auto says it uses the emulator."""
+    monkeypatch.setenv("DRS_CONTROLPLANE_BIN", str(tmp_path / "empty"))
+    done = subprocess.run(
+        [sys.executable, "-m", "drs_operator", "demo", "--cluster", choice, "--duration", "2",
+         "--interval", "60", "--log-dir", str(tmp_path / "logs")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == code, done.stdout[-1500:] + done.stderr[-1500:]
+    assert line in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

@@ -159,9 +159,9 @@ async def test_the_operator_rides_out_a_real_api_server(
         finally:
             os.kill(proc.pid, signal.SIGCONT)
         await eventually(jobs.converged, timeout=TIMEOUT, message="changes made while frozen")
-        log = proc.log_text()
-        assert "Restarting the watch-stream" in log, "no 410 Gone seen by the watch"
 
+        # kopf lists again only when its resumed watch is answered 410 Gone (its line about
+        # it is DEBUG, which the operator's logging keeps quiet): the new list is the proof.
         async def relisted() -> bool:
             # A list or watch's audit event is written when its answer ends: poll for it.
             return any(

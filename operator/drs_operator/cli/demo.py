@@ -1,7 +1,7 @@
 """``drs-operator demo``: the whole thing on loopback, in about a minute.
 
 Starts the DRS simulator with the bundled scenario (a dozen tasks moving
-through their states), an embedded Kubernetes API emulator, and the real
+through their states), a Kubernetes API (see below), and the real
 operator as a separate process (``drs-operator run``) pointed at both; applies
 a credentials Secret and one DrsJob per task (plus one naming a task that does
 not exist), then shows the DrsJob table, the operator's cost and the latest
@@ -17,9 +17,12 @@ are kept in a folder named at start and at the end (default: under
 :data:`KEEP_RUNS` runs are kept). Nothing is created before the scenario is
 known to be valid.
 
-The emulator is not a kubectl target (it serves no Table output, schema
-validation or field selectors): the demo shows the ``drs-operator get``
-command that reads it instead.
+The Kubernetes API is a real kube-apiserver + etcd (``--cluster``, default
+``auto``) when tools/controlplane has built their binaries: then kubectl works
+against the demo's kubeconfig and the demo prints commands to try. Else it is
+the embedded emulator, which is not a kubectl target (it serves no Table
+output, schema validation or field selectors): the demo shows the
+``drs-operator get`` command that reads it instead.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from drs_operator.cli.demo_view import (
     clip,
     fit_table,
     get_command,
+    kubectl_commands,
     render_frame,
 )
 from drs_operator.domain.crd import load_crd
@@ -93,6 +97,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="seconds between frames (default: 1 on a terminal, 10 otherwise)",
     )
     parser.add_argument(
+        "--cluster", choices=("auto", "apiserver", "emulator"), default="auto",
+        help="the Kubernetes API: a real kube-apiserver + etcd built from Go modules "
+        "(tools/controlplane; kubectl works), the embedded emulator, or auto (the real one "
+        "when its binaries are built, default)",
+    )  # fmt: skip
+    parser.add_argument(
         "--log-dir", default=None, metavar="DIR",
         help="where to keep the operator's log and the kubeconfig (default: a new folder "
         "under $XDG_STATE_HOME/drs-operator/demo, else ~/.local/state/drs-operator/demo)",
@@ -100,9 +110,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 EPILOG = """\
-The demo's Kubernetes API is an embedded emulator: kubectl cannot use it (no Table
-output, no schema validation). While the demo runs, read its DrsJobs with the
-`drs-operator get --kubeconfig DIR/kubeconfig -n demo` command it prints."""
+The demo's Kubernetes API is a real kube-apiserver when tools/controlplane/build.py
+has built one (kubectl then works: the demo prints commands to try), else an
+embedded emulator that kubectl cannot use (no Table output, no schema validation):
+read its DrsJobs with the `drs-operator get --kubeconfig DIR/kubeconfig -n demo`
+command it prints."""
+
+
+class DemoError(Exception):
+    """The demo cannot run as asked (exit 1; e.g. ``--cluster apiserver`` without binaries)."""
 
 
 def _fail(message: str) -> int:
@@ -135,6 +151,9 @@ def execute(args: argparse.Namespace) -> int:
         return asyncio.run(Demo(args, scenario, log_dir).run())
     except KeyboardInterrupt:
         return 0
+    except DemoError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _load_scenario(path: str | None) -> Any:
@@ -203,6 +222,7 @@ def secrets_of(scenario: Any) -> list[str]:
 class Demo:
     def __init__(self, args: argparse.Namespace, scenario: Any, log_dir: Path) -> None:
         self.duration: float = args.duration
+        self.cluster_choice: str = getattr(args, "cluster", "auto")
         self.scenario = scenario
         self.out: TextIO = sys.stdout
         self.tty = self.out.isatty()
@@ -226,11 +246,10 @@ class Demo:
         return size.columns, size.lines
 
     async def run(self) -> int:
-        from drs_operator.sandbox.emulator import EmulatedCluster
         from drs_operator.sandbox.simulator import Simulator
 
         simulator = Simulator(scenario=self.scenario)
-        cluster = EmulatedCluster()
+        cluster, api_kind, kubectl = self._cluster()
         process: asyncio.subprocess.Process | None = None
         header: Header | None = None
         code: int | None = None
@@ -250,6 +269,8 @@ class Demo:
                 kubeconfig=str(self.kubeconfig),
                 tasks=len(self.scenario.jobs),
                 pid=process.pid,
+                kubectl=kubectl,
+                api_kind=api_kind,
             )
             if self.tty:
                 self.out.write(ENTER_SCREEN)
@@ -271,6 +292,29 @@ class Demo:
         return 0
 
     # -- set-up ------------------------------------------------------------------------
+
+    def _cluster(self) -> tuple[Any, str, str | None]:
+        """The Kubernetes API to run on, what it is, and the kubectl to use (if any)."""
+        from drs_operator.sandbox.emulator import EmulatedCluster
+
+        if self.cluster_choice != "emulator":
+            from drs_operator.sandbox.apiserver_cluster import ApiServerCluster
+            from drs_operator.sandbox.controlplane import ControlPlaneUnavailable, find_binaries
+
+            try:
+                binaries = find_binaries()
+            except ControlPlaneUnavailable as exc:
+                if self.cluster_choice == "apiserver":
+                    raise DemoError(f"--cluster apiserver: {exc}") from None
+                self.say(f"{PROG}: Kubernetes API: the embedded emulator ({exc})")
+            else:
+                real = ApiServerCluster(binaries)
+                what = f"kube-apiserver {real.version} + etcd, built from Go modules".replace(
+                    "  ", " "
+                )
+                self.say(f"{PROG}: Kubernetes API: {what}; kubectl works")
+                return real, what, str(real.kubectl)
+        return EmulatedCluster(), "embedded emulator", None
 
     def _project(self) -> str:
         scenario = self.scenario
@@ -475,11 +519,19 @@ class Demo:
         # Paths and commands on lines of their own, never broken (a terminal wraps them whole).
         self.say(f"Operator stopped (exit code {code}). Its log is kept:")
         self.say(f"  {self.log_path}")
-        note = (
-            "The embedded Kubernetes API emulator stopped with the demo. It is not a kubectl "
-            "target (no Table output, no schema validation, no field selectors); while a demo "
-            "runs, this command reads it:"
-        )
+        if header.kubectl:
+            note = (
+                f"The {header.api_kind} stopped with the demo. While a demo runs, kubectl "
+                "works against its kubeconfig, e.g.:"
+            )
+        else:
+            note = (
+                "The embedded Kubernetes API emulator stopped with the demo. It is not a kubectl "
+                "target (no Table output, no schema validation, no field selectors); while a "
+                "demo runs, this command reads it (with Go, tools/controlplane/build.py builds "
+                "a real kube-apiserver for the demo, and kubectl works):"
+            )
         for line in textwrap.wrap(note, width=width):
             self.say(line)
-        self.say(f"  {get_command(header)}")
+        for command in kubectl_commands(header) or [get_command(header)]:
+            self.say(f"  {command}")

@@ -43,6 +43,8 @@ class Header:
     kubeconfig: str
     tasks: int
     pid: int | None = None
+    kubectl: str | None = None  # the kubectl to use when the API is a real kube-apiserver
+    api_kind: str = "embedded emulator"  # what serves the Kubernetes API
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,23 @@ def clip(line: str, width: int) -> str:
 
 
 def get_command(header: Header, *, wide: bool = False) -> str:
-    """The command that shows the demo's DrsJobs (kubectl cannot: see :func:`header_lines`)."""
-    return f"drs-operator get --kubeconfig {header.kubeconfig} -n {header.namespace}" + (
-        " -o wide" if wide else ""
-    )
+    """The command that shows the demo's DrsJobs: kubectl on a real kube-apiserver,
+    ``drs-operator get`` on the emulator (kubectl cannot read it)."""
+    tool = f"{header.kubectl} --kubeconfig" if header.kubectl else "drs-operator get --kubeconfig"
+    what = " get drsjobs" if header.kubectl else ""
+    return f"{tool} {header.kubeconfig}{what} -n {header.namespace}" + (" -o wide" if wide else "")
+
+
+def kubectl_commands(header: Header) -> list[str]:
+    """kubectl commands to try while the demo runs on a real kube-apiserver (none otherwise)."""
+    if not header.kubectl:
+        return []
+    base = f"{header.kubectl} --kubeconfig {header.kubeconfig} -n {header.namespace}"
+    return [
+        f"{base} get drsjobs -o wide",
+        f"{base} wait drsjob/customers-sync --for=condition=Drifted --timeout=60s",
+        f"{base} describe drsjob billing-migration",
+    ]
 
 
 def header_lines(header: Header, *, elapsed: float, duration: float, width: int) -> list[str]:
@@ -72,8 +87,8 @@ def header_lines(header: Header, *, elapsed: float, duration: float, width: int)
         f"drs-operator demo · t={elapsed:.0f}s of {duration:.0f}s · Ctrl-C stops · "
         "everything runs on loopback",
         f"  DRS simulator   {header.simulator_url} ({header.tasks} tasks)",
-        f"  Kubernetes API  {header.kube_url} (embedded emulator, namespace {header.namespace}; "
-        "not a kubectl target)",
+        f"  Kubernetes API  {header.kube_url} ({header.api_kind}, namespace {header.namespace}"
+        + ("; kubectl works)" if header.kubectl else "; not a kubectl target)"),
         f"  Operator        {pid}: drs-operator run -n {header.namespace}",
         f"  Log folder      {header.log_dir} (operator.log, kubeconfig; kept)",
         f"  Read the table  {get_command(header)}",
