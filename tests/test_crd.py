@@ -184,7 +184,9 @@ def test_invalid_sample_fails_for_its_reason(path: Path) -> None:
         assert validate(sample.old) == [], "the stored object of an update must be valid"
     errors = validate(sample.new, old=sample.old)
     assert errors, f"{path.name} was accepted but must fail: {sample.reason}"
-    assert all(e.startswith(sample.field + ":") for e in errors), (sample.field, errors)
+    # JSON Schema reports a duplicate in a set at the list, the API server at the item.
+    where = (sample.field, re.sub(r"\[\d+\]$", "", sample.field))
+    assert all(e.split(":", 1)[0] in where for e in errors), (sample.field, errors)
 
 
 @pytest.mark.parametrize("job_id", REFERENCE_IDS)

@@ -166,6 +166,8 @@ EMULATOR_GAPS = {
     "refresh-below-minimum": "CEL rule (refreshInterval >= 5s)",
     "refresh-zero": "CEL rule (refreshInterval >= 5s)",
     "spec-unknown-field": "strict field validation (the emulator prunes, as without it)",
+    "expect-unknown-field": "strict field validation (the emulator prunes, as without it)",
+    "credentials-namespace": "strict field validation (the emulator prunes, as without it)",
 }
 
 

@@ -79,6 +79,8 @@ def to_json_schema(node: Any, *, strict_fields: bool = True) -> Any:
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
+    if node.get("x-kubernetes-list-type") == "set":
+        out["uniqueItems"] = True  # the API server refuses a duplicate in a set
     preserve = node.get("x-kubernetes-preserve-unknown-fields")
     if strict_fields and "properties" in node and not preserve:
         out.setdefault("additionalProperties", False)

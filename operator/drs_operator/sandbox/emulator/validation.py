@@ -3,7 +3,9 @@
 :func:`admit` prunes the fields the schema does not declare, sets declared
 ``default`` values where a field is absent, and checks the object against the
 schema: ``type``, ``required``, ``enum``, ``pattern``, ``minLength``/``maxLength``,
-``minimum``/``maximum``, ``maxItems`` and the ``date-time`` format. On an update,
+``minimum``/``maximum``, ``minProperties``/``maxProperties``,
+``minItems``/``maxItems``, the uniqueness of ``x-kubernetes-list-type: set``
+items and the ``date-time`` format. On an update,
 a field that is invalid but unchanged does not fail it (validation ratcheting,
 on by default since Kubernetes 1.30: a status write to an object whose spec
 is already invalid is accepted). A failure is
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -120,6 +123,12 @@ def _causes(schema: Mapping[str, Any], value: Any, path: str) -> list[Obj]:
                 cause("FieldValueInvalid", f"Invalid value: {value}: {path} in body {text}")
             )
     elif isinstance(value, dict):
+        if "minProperties" in schema and len(value) < schema["minProperties"]:
+            text = f"should have at least {schema['minProperties']} properties"
+            found.append(cause("FieldValueInvalid", f"Invalid value: {len(value)}: {text}"))
+        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+            text = f"should have at most {schema['maxProperties']} properties"
+            found.append(cause("FieldValueInvalid", f"Invalid value: {len(value)}: {text}"))
         for name in schema.get("required", ()):
             if name not in value:
                 found.append(cause("FieldValueRequired", "Required value", _join(path, name)))
@@ -130,6 +139,14 @@ def _causes(schema: Mapping[str, Any], value: Any, path: str) -> list[Obj]:
         if "maxItems" in schema and len(value) > schema["maxItems"]:
             text = f"Too many: {len(value)}: must have at most {schema['maxItems']} items"
             found.append(cause("FieldValueTooMany", text))
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            text = f"should have at least {schema['minItems']} items"
+            found.append(cause("FieldValueInvalid", f"Invalid value: {len(value)}: {text}"))
+        if schema.get("x-kubernetes-list-type") == "set":
+            for index, item in enumerate(value):
+                if item in value[:index]:
+                    text = f"Duplicate value: {json.dumps(item)}"
+                    found.append(cause("FieldValueDuplicate", text, f"{path}[{index}]"))
         items = schema.get("items")
         if isinstance(items, Mapping):
             for index, item in enumerate(value):
