@@ -7,7 +7,9 @@ naive peer through these pieces.
   with two wrappers: every status write is stamped with the wall-clock time
   at which the emulator received it (for propagation latency and exact write
   counts per window), and the time spent inside its request handler is
-  accumulated (watch streams excluded), to show what the emulator costs.
+  accumulated (watch streams excluded), to show what the emulator costs;
+  the time each resource's first watch was opened is kept too (a client is
+  watching: DrsJobs created from then on are seen as they come).
 - :class:`ProcessProbe` reads a subprocess's CPU seconds (user + system) and
   peak RSS (``VmHWM`` from ``/proc``) from the OS.
 """
@@ -77,10 +79,13 @@ class TimedCluster(EmulatedCluster):
         self._timed: _TimedHandler | None = None
         self.writes: list[Write] = []
         self.first_status: dict[str, float] = {}  # name -> time of its first status write
+        self.watch_opened: dict[str, float] = {}  # resource plural -> time of its first watch
         record = self.log.record
 
         def stamped(entry: RecordedRequest) -> None:
             record(entry)
+            if entry.method == "GET" and entry.query.get("watch") in ("true", "1"):
+                self.watch_opened.setdefault(entry.resource or "", time.time())
             if entry.resource == "drsjobs" and entry.method in STATUS_WRITE_METHODS and entry.name:
                 now = time.time()
                 is_status = entry.subresource == "status"

@@ -10,19 +10,30 @@ Run by ``bench/run.py`` as a subprocess::
 
     KUBECONFIG=... python bench/naive_operator.py --namespace bench \\
         --sim-url http://127.0.0.1:PORT --token TOKEN --project PROJECT --interval 20
+
+Several connections (``bench/small.py``): ``--connection SECRET=TOKEN@PROJECT``
+(repeatable) gives the credentials of the DrsJobs whose
+``spec.credentialsRef.name`` is SECRET (the others use ``--token``/``--project``).
+``--refresh-intervals 3.75s,15s`` makes ``spec.refreshInterval`` a DrsJob's
+timer interval: a kopf timer's interval is fixed per handler, so the peer
+registers one timer per value named there (filtered on that exact value) and
+keeps ``--interval`` for the DrsJobs that set none.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 from typing import Any
 
 import httpx
 import kopf
 
 ARGS: argparse.Namespace
-CLIENT: httpx.AsyncClient | None = None
+# By credentials Secret name (None: --token and --project): (token, project), and its client.
+CREDENTIALS: dict[str | None, tuple[str, str]] = {}
+CLIENTS: dict[str | None, httpx.AsyncClient] = {}
 
 PHASES = {
     "INCRE_TRANSFER_STARTED": "Running",
@@ -39,7 +50,18 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--token", required=True)
     parser.add_argument("--project", required=True)
     parser.add_argument("--interval", type=float, default=20.0)
+    parser.add_argument("--connection", action="append", default=[], metavar="SECRET=TOKEN@PROJECT")
+    parser.add_argument("--refresh-intervals", default="", metavar="DURATION,...")
     return parser.parse_args()
+
+
+def _seconds(text: str) -> float:
+    """``"3.75s"`` -> 3.75, ``"1m30s"`` -> 90 (units ms, s, m, h)."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * units[u] for n, u in parts)
 
 
 @kopf.on.startup()
@@ -52,19 +74,23 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
-    if CLIENT is not None:
-        await CLIENT.aclose()
+    for client in CLIENTS.values():
+        await client.aclose()
 
 
-def client() -> httpx.AsyncClient:
-    global CLIENT
-    if CLIENT is None:
-        CLIENT = httpx.AsyncClient(
+def connection(spec: kopf.Spec) -> tuple[httpx.AsyncClient, str]:
+    """The client and project of the DrsJob's credentials Secret (one client each)."""
+    name = (spec.get("credentialsRef") or {}).get("name")
+    key = name if name in CREDENTIALS else None
+    token, project = CREDENTIALS[key]
+    client = CLIENTS.get(key)
+    if client is None:
+        client = CLIENTS[key] = httpx.AsyncClient(
             base_url=ARGS.sim_url,
-            headers={"X-Auth-Token": ARGS.token, "X-Language": "en-us"},
+            headers={"X-Auth-Token": token, "X-Language": "en-us"},
             timeout=30.0,
         )
-    return CLIENT
+    return client, project
 
 
 def _endpoint(item: dict[str, Any], key: str) -> dict[str, Any]:
@@ -76,12 +102,13 @@ def _endpoint(item: dict[str, Any], key: str) -> dict[str, Any]:
     }
 
 
-def register(interval: float) -> None:
-    @kopf.timer("drs.operators.dev", "v1alpha1", "drsjobs", interval=interval)
+def register(interval: float, **filters: Any) -> None:
+    @kopf.timer("drs.operators.dev", "v1alpha1", "drsjobs", interval=interval, **filters)
     async def refresh(spec: kopf.Spec, patch: kopf.Patch, **_: Any) -> None:
         job_id = spec["jobId"]
-        response = await client().post(
-            f"/v3/{ARGS.project}/jobs/batch-detail",
+        client, project = connection(spec)
+        response = await client.post(
+            f"/v3/{project}/jobs/batch-detail",
             json={"jobs": [job_id], "page_req": {"cur_page": 1, "per_page": 10}},
         )
         response.raise_for_status()
@@ -100,7 +127,19 @@ def main() -> None:
     global ARGS
     ARGS = _parse()
     logging.basicConfig(level=logging.WARNING)
-    register(ARGS.interval)
+    CREDENTIALS[None] = (ARGS.token, ARGS.project)
+    for item in ARGS.connection:
+        secret, _, rest = item.partition("=")
+        token, _, project = rest.rpartition("@")
+        CREDENTIALS[secret] = (token, project)
+    intervals = [text.strip() for text in ARGS.refresh_intervals.split(",") if text.strip()]
+    if not intervals:
+        register(ARGS.interval)
+    else:
+        field = "spec.refreshInterval"
+        register(ARGS.interval, id="refresh", field=field, value=kopf.ABSENT)
+        for text in intervals:
+            register(_seconds(text), id=f"refresh-{text}", field=field, value=text)
     kopf.run(standalone=True, namespaces=[ARGS.namespace])
 
 

@@ -21,8 +21,17 @@ one ID per call, status written every tick) on the same N and a fresh
 simulator/emulator pair, measured over a fixed window after its convergence
 (or after a time limit), per job-refresh; and the ratios ours / naive.
 
-It prints a table and regenerates ``docs/performance.md``.
-Options: ``--sizes 1000,10000 --naive-sizes 1000,10000 --changes 100 --no-docs``.
+Then the small-cluster section (:mod:`small`): several connections of a few
+dozen DrsJobs on the adaptive cadence scaled down, and a case where every
+DrsJob sets ``refreshInterval``, ours and the naive peer side by side.
+
+It prints the tables and regenerates ``docs/performance.md`` (every section;
+not with ``--only``).
+Options: ``--sizes 1000,10000 --naive-sizes 1000,10000 --changes 100 --no-docs
+--docs-to FILE``;
+``--only large|small``; for the small section ``--small-window 240
+--small-interval-window 120 --small-changes 40 --small-spread 15 --small-scale 0.25
+--small-dump FILE``.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import small  # noqa: E402
 from drs_operator.sandbox.simulator import Simulator  # noqa: E402
 from harness import (  # noqa: E402
     ProcessProbe,
@@ -60,6 +70,10 @@ from harness import (  # noqa: E402
     own_cpu,
     percentile,
 )
+from report import Row, render_markdown, render_text  # noqa: E402
+from report import fmt as _f  # noqa: E402
+from report import ratio as _ratio  # noqa: E402
+from report import verdict as _met  # noqa: E402
 
 NAMESPACE = "bench"
 SECRET = "drs-credentials"
@@ -457,35 +471,9 @@ async def run_naive(n: int, workdir: Path, say: Callable[[str], None]) -> Figure
 # -- the report -----------------------------------------------------------------------------------
 
 
-def _f(value: float, fmt: str = ".1f") -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else format(value, fmt)
-    )
-
-
-def _ratio(a: float, b: float, fmt: str = ".3f") -> str:
-    if not b or math.isnan(a) or math.isnan(b):
-        return "n/a"
-    return format(a / b, fmt)
-
-
-@dataclass
-class Row:
-    label: str
-    cells: list[str]
-    target: str = ""
-    met: str = ""
-
-
 def _sat(f: Figures, text: str) -> str:
     """A figure of a peer that never converged is marked: it was saturated, not quiet."""
     return text if f.converged == f.n else f"{text} (saturated)"
-
-
-def _met(ok: bool | None) -> str:
-    return "" if ok is None else ("met" if ok else "MISSED")
 
 
 def build_rows(ours: dict[int, Figures], naive: dict[int, Figures]) -> tuple[list[str], list[Row]]:
@@ -584,24 +572,6 @@ def build_rows(ours: dict[int, Figures], naive: dict[int, Figures]) -> tuple[lis
     return heads, rows
 
 
-def render_text(heads: list[str], rows: list[Row]) -> str:
-    table = [["figure", *heads, "target", ""]] + [
-        [r.label, *r.cells, r.target, r.met] for r in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in table
-    )
-
-
-def render_markdown(heads: list[str], rows: list[Row]) -> str:
-    lines = ["| figure | " + " | ".join(heads) + " | target | |"]
-    lines.append("|---" * (len(heads) + 3) + "|")
-    for r in rows:
-        lines.append(f"| {r.label} | " + " | ".join(r.cells) + f" | {r.target} | {r.met} |")
-    return "\n".join(lines)
-
-
 def settings_text(naive_sizes: Iterable[int], changes: int) -> list[str]:
     return [
         f"Operator: `drs-operator run -n {NAMESPACE} {' '.join(OPERATOR_ARGS)}` (everything "
@@ -635,6 +605,7 @@ def write_docs(
     notes: list[str],
     settings: list[str],
     elapsed: float,
+    sections: list[str],
 ) -> None:
     body = [
         "# Performance",
@@ -645,6 +616,10 @@ def write_docs(
         "",
         f"Machine: {facts['cores']} cores ({facts['cpu']}), {facts['memory']}, {facts['os']}, "
         f"Python {facts['python']}; run on {facts['date']}.",
+        "",
+        "Two sections: one connection with 1,000 and 10,000 DrsJobs on one fixed cadence "
+        "(Set-up and Results), then small clusters: several connections of a few dozen "
+        "DrsJobs on the adaptive cadence.",
         "",
         "## Set-up",
         "",
@@ -657,6 +632,7 @@ def write_docs(
         'Ratios are ours / naive at the same N (lower is better). "MISSED" marks a target '
         "the run did not meet.",
         "",
+        *sections,
     ]
     if notes:
         body += ["## Notes from this run", "", *[f"- {n}" for n in notes], ""]
@@ -675,11 +651,13 @@ async def main(args: argparse.Namespace, out: TextIO) -> int:
     facts = machine()
     say(f"bench: {facts['cores']} cores, {facts['memory']}, Python {facts['python']}")
     workroot = Path(tempfile.mkdtemp(prefix="drs-bench-"))
+    large = args.only in (None, "large")
     ours: dict[int, Figures] = {}
     naive: dict[int, Figures] = {}
+    section: small.Section | None = None
     try:
         steps = [("ours", n) for n in args.sizes] + [("naive", n) for n in args.naive_sizes]
-        for who, n in steps:
+        for who, n in steps if large else []:
             workdir = workroot / f"{who}-{n}"
             workdir.mkdir()
             say(f"{who} N={n:,}: starting (elapsed {time.monotonic() - started:.0f}s)")
@@ -690,6 +668,18 @@ async def main(args: argparse.Namespace, out: TextIO) -> int:
             (ours if who == "ours" else naive)[n] = figures
             for note in figures.notes:
                 say(f"  note: {note}")
+        if args.only in (None, "small"):
+            say(f"small clusters: starting (elapsed {time.monotonic() - started:.0f}s)")
+            section = await small.run_section(
+                window=args.small_window,
+                interval_window=args.small_interval_window,
+                changes=args.small_changes,
+                spread=args.small_spread,
+                workroot=workroot,
+                say=say,
+                dump_to=args.small_dump,
+                scale=args.small_scale,
+            )
     finally:
         shutil.rmtree(workroot, ignore_errors=True)
     elapsed = time.monotonic() - started
@@ -697,20 +687,27 @@ async def main(args: argparse.Namespace, out: TextIO) -> int:
     settings = settings_text(args.naive_sizes, args.changes)
     notes = [f"{f.who} N={f.n:,}: {note}" for f in [*ours.values(), *naive.values()]
              for note in f.notes]  # fmt: skip
-    say("")
-    say(render_text(heads, rows))
-    say("")
-    for line in settings:
-        say("- " + line)
+    if large:
+        say("")
+        say(render_text(heads, rows))
+        say("")
+        for line in settings:
+            say("- " + line)
+    if section is not None:
+        notes += [f"small clusters, {note}" for note in section.notes()]
+        say("")
+        say(section.text())
+        for line in section.settings():
+            say("- " + line)
     say(f"total {elapsed / 60:.1f} min")
-    if args.docs:
+    if args.docs and large and section is not None:
         command = (
             "make bench  (.venv/bin/python bench/run.py"
-            + ("" if args.argv_default else " " + " ".join(sys.argv[1:]))
+            + "".join(" " + part for part in args.shown_argv)
             + ")"
         )
         write_docs(
-            ROOT / "docs" / "performance.md",
+            args.docs_to,
             facts=facts,
             command=command,
             heads=heads,
@@ -718,8 +715,11 @@ async def main(args: argparse.Namespace, out: TextIO) -> int:
             notes=notes,
             settings=settings,
             elapsed=elapsed,
+            sections=section.markdown(),
         )
-        say("wrote docs/performance.md")
+        say(f"wrote {args.docs_to}")
+    elif args.docs:
+        say("docs/performance.md not written: it holds every section (run without --only)")
     return 0
 
 
@@ -733,8 +733,65 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--naive-sizes", type=_sizes, default=[1000, 10000])
     parser.add_argument("--changes", type=int, default=100, help="K cloud-side changes")
     parser.add_argument("--no-docs", dest="docs", action="store_false")
+    parser.add_argument(
+        "--docs-to",
+        type=Path,
+        default=ROOT / "docs" / "performance.md",
+        metavar="FILE",
+        help="where the generated page goes (default docs/performance.md)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("large", "small"),
+        default=None,
+        help="run one section only (docs/performance.md is not written)",
+    )
+    parser.add_argument(
+        "--small-window",
+        type=float,
+        default=240.0,
+        help="seconds of the mixed small regime's window",
+    )
+    parser.add_argument(
+        "--small-interval-window",
+        type=float,
+        default=120.0,
+        help="seconds of the all-refreshInterval small case's window",
+    )
+    parser.add_argument(
+        "--small-changes",
+        type=int,
+        default=40,
+        help="K cloud changes in the mixed window (pro rata in the other)",
+    )
+    parser.add_argument(
+        "--small-spread",
+        type=float,
+        default=None,
+        help="seconds over which the small cases create their DrsJobs "
+        "(default one scaled steady cadence: 15)",
+    )
+    parser.add_argument(
+        "--small-scale",
+        type=float,
+        default=small.SCALE,
+        help="the small cases' cadences are the defaults times this",
+    )
+    parser.add_argument(
+        "--small-dump",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write every call of the small windows to FILE (TSV)",
+    )
     args = parser.parse_args(argv)
-    args.argv_default = not argv
+    # The command the page names: where the page was written to is not part of the run.
+    shown = list(argv)
+    for flag in ("--docs-to", "--small-dump"):
+        if flag in shown:
+            del shown[shown.index(flag) : shown.index(flag) + 2]
+    hidden = ("--docs-to=", "--small-dump=")
+    args.shown_argv = [part for part in shown if not part.startswith(hidden)]
     return args
 
 
