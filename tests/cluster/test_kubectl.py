@@ -60,7 +60,7 @@ def test_kubectl_get_prints_what_drs_operator_get_prints(
     header = theirs.stdout.splitlines()[0].split()
     expected = ["NAME", "STATUS", "READY", "SYNCED", "SOURCE", "TARGET", "AGE"]
     if "wide" in args:
-        expected += ["JOB", "ID", "TYPE", "REASON"]
+        expected += ["JOB", "ID", "TYPE", "REASON", "DRIFT"]
     if "-A" in args:
         expected.insert(0, "NAMESPACE")
     assert header == expected
