@@ -141,15 +141,24 @@ async def test_due_jobs_of_one_connection_cost_one_call_per_batch_of_distinct_id
 
 
 @pytest.mark.parametrize(
-    ("other_connection", "due_in", "ids_per_call"),
+    ("other_connection", "pace", "due_in", "ids_per_call"),
     [
-        pytest.param(False, 3.0, [10], id="same connection, due within the horizon: topped up"),
-        pytest.param(False, 45.0, [5], id="same connection, due much later: not taken"),
-        pytest.param(True, 3.0, [5], id="another connection: not taken"),
+        pytest.param(False, Pace.STEADY, 3.0, [10], id="same connection, due soon: topped up"),
+        pytest.param(
+            False, Pace.STEADY, 45.0, [10], id="due before the call's jobs are due again: topped up"
+        ),
+        pytest.param(
+            False, Pace.STEADY, 61.0, [5], id="due after the call's jobs are due again: not taken"
+        ),
+        pytest.param(
+            False, Pace.IN_PROGRESS, 3.0, [5], id="a shorter cadence than the call's: not taken"
+        ),
+        pytest.param(False, Pace.FAILED, 45.0, [10], id="a longer cadence, due before: topped up"),
+        pytest.param(True, Pace.STEADY, 3.0, [5], id="another connection: not taken"),
     ],
 )
 async def test_a_partial_batch_is_topped_up_with_nearly_due_jobs_of_its_connection(
-    h: Harness, other_connection: bool, due_in: float, ids_per_call: list[int]
+    h: Harness, other_connection: bool, pace: Pace, due_in: float, ids_per_call: list[int]
 ) -> None:
     h.sim.add_token(OTHER_TOKEN, project_id=PROJECT)
     h.secret("second", token=OTHER_TOKEN, projectId=PROJECT, endpoint=h.sim.url)
@@ -157,10 +166,10 @@ async def test_a_partial_batch_is_topped_up_with_nearly_due_jobs_of_its_connecti
     due = [h.add(f"due-{i}", h.sim.add_job(status=STARTED)) for i in range(5)]
     near = [h.add(f"near-{i}", h.sim.add_job(status=STARTED), **ref) for i in range(5)]
     await h.cycle()
-    for record in due:
+    for record in due:  # a call of steady jobs: they come due again within 54-60 s
         h.registry.schedule(record, Pace.STEADY, 0.0)
-    for record in near:  # a steady job's horizon is a fraction of its 60 s interval
-        h.registry.schedule(record, Pace.STEADY, due_in)
+    for record in near:
+        h.registry.schedule(record, pace, due_in)
     h.sim.stats.reset()
 
     await h.cycle()

@@ -80,11 +80,28 @@ def test_a_lead_takes_jobs_due_soon_together_and_never_later_ones(
     for record, delay in zip(records, (10.0, 10.5, 11.5), strict=True):
         registry.reschedule(record, Pace.STEADY, delay)
     clock.now += 9.4
-    assert registry.take_due(lead=0.5) == [], "nothing is due within 0.5 s"
-    assert registry.take_due(lead=1.2) == records[:2], "due in 0.6 s and 1.1 s: together"
-    assert registry.take_due(lead=1.2) == [], "the third is 2.1 s away"
-    clock.now += 1.0
+    assert registry.take_due(lead=1.2) == [], "nothing is due now: the lead takes nothing"
+    clock.now += 0.6
+    assert registry.take_due(lead=1.2) == records[:2], "a due now, b in 0.5 s: together"
+    assert registry.take_due(lead=1.2) == [], "the third is 1.5 s away"
+    clock.now += 1.5
     assert registry.take_due(lead=1.2) == records[2:]
+
+
+def test_a_lead_never_takes_another_connections_jobs_early(
+    registry: Registry, clock: Clock
+) -> None:
+    keys = [ConnectionKey("https://drs", project, "f") for project in ("p1", "p2")]
+    for name in ("a", "b", "c"):
+        registry.observe(event_type=None, body=body(name, uid=name))
+    a, b, c = registry.take_due()
+    for record, key, delay in ((a, keys[0], 10.0), (b, keys[0], 10.5), (c, keys[1], 10.5)):
+        record.connection_key = key
+        registry.reschedule(record, Pace.STEADY, delay)
+    clock.now += 10.0
+    assert registry.take_due(lead=1.0) == [a, b], "c's connection has nothing due yet"
+    clock.now += 0.5
+    assert registry.take_due(lead=1.0) == [c]
 
 
 def test_status_only_change_does_not_reschedule(registry: Registry, clock: Clock) -> None:
@@ -231,3 +248,24 @@ def test_put_back_keeps_the_due_time(registry: Registry, clock: Clock) -> None:
     [record] = registry.take_due()
     registry.put_back(record)
     assert registry.oldest_due_age() == pytest.approx(2), "still 2 s late, not rescheduled"
+
+
+@pytest.mark.parametrize(
+    ("spec", "reevaluated"),
+    [
+        pytest.param({"jobId": JOB_ID, "expect": {"jobName": "x"}}, True, id="expect added"),
+        pytest.param({"jobId": JOB_ID, "suspend": False}, True, id="a default written out"),
+        pytest.param({"jobId": JOB_ID, "suspend": True}, False, id="suspended: refreshed"),
+        pytest.param({"jobId": JOB_ID, "refreshInterval": "30s"}, False, id="a new interval"),
+        pytest.param({"jobId": "not-a-uuid"}, False, id="now invalid: refreshed (reported)"),
+    ],
+)
+def test_a_spec_change_that_asks_for_the_same_task_needs_no_call(
+    registry: Registry, clock: Clock, spec: dict[str, Any], reevaluated: bool
+) -> None:
+    registry.observe(event_type=None, body=body())
+    [record] = registry.take_due()
+    registry.reschedule(record, Pace.STEADY, 60)
+    registry.observe(event_type="MODIFIED", body=body(rv="2", generation=2, spec=spec))
+    assert [r.key for r in registry.take_reevaluations()] == ([record.key] if reevaluated else [])
+    assert registry.take_due() == ([] if reevaluated else [record])

@@ -50,6 +50,11 @@ async def test_a_drifted_task_shows_within_one_cadence_and_resolves(
     simulator.set_status(job_id, "INCRE_TRANSFER_STARTED", source_endpoint={"db_port": 3306})
     resolved = await eventually(lambda: state("InSync"), timeout=STEADY + SLACK)
     assert condition(resolved, "Ready")["status"] == "True"
-    reasons = [e.get("reason") for e in await cluster.list_events("orders")]
-    assert reasons.count("DriftDetected") == 1 and reasons.count("DriftResolved") == 1
+
+    async def events() -> list[Any]:  # an Event is posted after the status it reports
+        reasons = [e.get("reason") for e in await cluster.list_events("orders")]
+        assert reasons.count("DriftDetected") == 1 and reasons.count("DriftResolved") == 1, reasons
+        return reasons
+
+    await eventually(events, timeout=5)
     assert "orders: Drift changed from InSync to Modified" in proc.log_text()

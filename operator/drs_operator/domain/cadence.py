@@ -34,10 +34,6 @@ class CadenceSettings:
     # fewer, busier wake-ups cost less CPU per call than one call at a time, and
     # batches fill up. Refreshes come up to this much early (~lead/2 on average).
     lead: float = 1.0
-    # A job may ride early in a call its connection makes anyway (a partial batch)
-    # once it is due within this fraction of its interval: a free refresh, and the
-    # jobs of a connection converge onto shared call times.
-    ride: float = 0.5
 
 
 class Pace(StrEnum):
@@ -71,6 +67,11 @@ def next_interval(
 ) -> float:
     """The interval shortened by jitter: ``interval * (1 - jitter * draw)``, ``draw`` in [0, 1]."""
     interval = base_interval(pace, settings=settings, override=override)
+    return jittered(interval, settings=settings, draw=draw)
+
+
+def jittered(interval: float, *, settings: CadenceSettings, draw: float) -> float:
+    """``interval`` shortened by the jitter of ``draw``, as :func:`next_interval` does."""
     if interval <= 0 or settings.jitter <= 0:
         return interval
     return interval * (1.0 - settings.jitter * min(1.0, max(0.0, draw)))

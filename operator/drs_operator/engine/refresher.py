@@ -10,14 +10,20 @@ The calling policy, per connection (endpoint, project, credentials), since
 the DRS quota counts calls and a call of ten IDs costs what a call of one does:
 
 1. **Never late.** A job is due at most its interval after its last refresh
-   (jitter only shortens it), and a call is made when a job is due.
+   (jitter only shortens it), and a call is made when a job is due; the pass
+   that makes it also takes that connection's jobs due within ``cadence.lead``
+   (a second), never another connection's.
 2. **Ride along.** A call whose batch is not full takes the connection's jobs
-   that are due soonest, if due within half their interval (``cadence.ride``):
-   refreshed early, in a call made anyway, at no cost in calls.
-3. **Stay together.** All jobs of one call get the same jitter draw, so their
-   next refreshes fall together and the connection's jobs converge onto shared
-   call times instead of drifting apart; different calls, connections and
-   operators draw differently, so they do not hit the API in lockstep.
+   that would otherwise fall due before this call's own jobs come due again,
+   soonest first: refreshed early, in a call made anyway, they save the call
+   they would have needed, and from then on come due with this call's jobs.
+   A job on a shorter cadence than the call's shortest does not ride (it comes
+   back sooner anyway, and taking part of its group would split the group).
+3. **Stay together.** All jobs a pass takes for one connection get the same
+   jitter draw, so their next refreshes fall together and the connection's
+   jobs converge onto shared call times instead of drifting apart; different
+   passes, connections and operators draw differently, so they do not hit the
+   API in lockstep.
 4. **Fair share.** Each pass takes from a connection's queue only what its rate
    limit allows within a tick; the rest stays due for the next pass, and a batch
    waits for its own connection's pacer before it takes any shared slot, so one
@@ -44,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -51,7 +58,7 @@ from typing import Any
 
 from drs_operator.domain import observations as facts
 from drs_operator.domain.batching import Batch, ConnectionKey, plan_batches
-from drs_operator.domain.cadence import Pace, base_interval, next_interval
+from drs_operator.domain.cadence import Pace, base_interval, jittered, next_interval
 from drs_operator.domain.credentials import CredentialsError
 from drs_operator.domain.observations import (
     Failed,
@@ -181,7 +188,8 @@ class Refresher:
         targets: dict[Target, list[JobRecord]] = {}
         connections: dict[ConnectionKey, Connection] = {}
         await self._resolve(records, targets, connections)
-        self._fill(targets)
+        draws = {key: self._rng.random() for key in connections}  # one per connection
+        self._fill(targets, draws)
         batches = plan_batches(
             targets.keys(),
             batch_size=self._settings.batching.batch_size,
@@ -197,7 +205,9 @@ class Refresher:
                 continue
             budget[key] -= 1
             self._waiting[key] = self._waiting.get(key, 0) + 1
-            task = asyncio.create_task(self._run_batch(batch, connections[key], targets))
+            task = asyncio.create_task(
+                self._run_batch(batch, connections[key], targets, draw=draws[key])
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -256,28 +266,38 @@ class Refresher:
             connections[connection.key] = connection
             targets.setdefault((connection.key, record.spec.job_id), []).append(record)
 
-    def _fill(self, targets: dict[Target, list[JobRecord]]) -> None:
-        """Fill each connection's partial batch with its jobs that may ride early.
+    def _fill(
+        self, targets: dict[Target, list[JobRecord]], draws: dict[ConnectionKey, float]
+    ) -> None:
+        """Fill each connection's partial batch with the jobs that may ride in it.
 
-        A job rides when it is due within ``cadence.ride`` of its interval: the
-        call is made anyway, so its early refresh costs no call, and its next
-        refresh then falls with the others of this call.
+        The call's jobs come due again after the shortest of their intervals
+        (shortened by the pass's jitter draw for the connection, as :meth:`_done`
+        will): a job of the connection due before then rides, soonest first,
+        unless its own interval is shorter than that shortest one. New jobs
+        (no cadence yet) set no horizon: a call of new jobs only takes no riders.
         """
         size = self._settings.batching.batch_size
-        counts: dict[ConnectionKey, int] = {}
-        for key, job_id in targets:
-            if (key, job_id) not in self._missing:
-                counts[key] = counts.get(key, 0) + 1
         cadence = self._settings.cadence
+        calls: dict[ConnectionKey, list[JobRecord]] = {}
+        for (key, job_id), records in targets.items():
+            if (key, job_id) not in self._missing:
+                calls.setdefault(key, []).extend(records)
 
-        def horizon(record: JobRecord) -> float:
+        def interval(record: JobRecord) -> float:
             override = record.spec.refresh_interval if record.spec else None
-            interval = base_interval(record.pace, settings=cadence, override=override)
-            return max(cadence.lead, cadence.ride * interval)
+            return base_interval(record.pace, settings=cadence, override=override)
 
-        for key, count in counts.items():
-            if not count % size:
+        for key, records in calls.items():
+            count = len({r.spec.job_id for r in records if r.spec is not None})
+            paced = [interval(r) for r in records if r.pace is not Pace.IMMEDIATE]
+            if not count % size or not paced:
                 continue
+            shortest = min(paced)
+            back = max(jittered(shortest, settings=cadence, draw=draws[key]), cadence.lead)
+
+            def horizon(record: JobRecord, shortest: float = shortest, back: float = back) -> float:
+                return back if interval(record) >= shortest else -math.inf
 
             def rides(record: JobRecord, key: ConnectionKey = key) -> bool:
                 spec = record.spec
@@ -303,6 +323,8 @@ class Refresher:
         batch: Batch[ConnectionKey],
         connection: Connection,
         targets: dict[Target, list[JobRecord]],
+        *,
+        draw: float,
     ) -> None:
         # The connection's own rate limit is waited for before any shared slot is
         # taken: one connection's backlog never holds the others' calls up.
@@ -325,7 +347,6 @@ class Refresher:
                     extra=fields(endpoint=key.endpoint, projectId=key.project_id),
                 )
                 observations = dict.fromkeys(batch.job_ids, facts.internal_error(exc))
-            draw = self._rng.random()  # one jitter draw per call: its jobs stay together
             writes: list[Coroutine[Any, Any, None]] = []
             for job_id in batch.job_ids:
                 observation = observations.get(job_id) or facts.no_answer()

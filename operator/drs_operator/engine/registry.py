@@ -21,7 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from drs_operator.domain.batching import ConnectionKey
@@ -33,6 +33,8 @@ QueueKey = ConnectionKey | None  # which due-time queue a job waits in
 Entry = tuple[float, int, Key, int]  # (due, sequence, key, token)
 # (hash of the observation, generation, resourceVersion) a status was computed from.
 WriteMemo = tuple[int, int | None, str | None]
+# A pass woken by a timer may run a hair before the due time it was set for.
+_TIMER_SLACK = 0.01
 
 
 # (phase, ((condition type, status), ...), drift state), for the metrics
@@ -101,8 +103,12 @@ class JobRecord:
         self.summary = _summary(value)
 
 
-def _without_expect(spec: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in spec.items() if k != "expect"}
+def _same_task(old: JobSpec | None, new: JobSpec | None) -> bool:
+    """Both specs valid and asking for the same task the same way (``expect`` aside):
+    a changed ``expect``, or a field written out at its default, needs no call."""
+    if old is None or new is None:
+        return False
+    return replace(old, expect=None) == replace(new, expect=None)
 
 
 def _rv(value: str | None) -> int | None:
@@ -128,7 +134,7 @@ class Registry:
         # with lazy invalidation: an entry is live while its token matches the record's.
         self._queues: dict[QueueKey, list[Entry]] = {None: []}
         self._seq = itertools.count()
-        self._reevaluate: set[Key] = set()  # jobs whose spec.expect alone changed
+        self._reevaluate: set[Key] = set()  # jobs whose spec changed but not the task it asks for
         self.wakeup = asyncio.Event()
 
     def __len__(self) -> int:
@@ -182,15 +188,12 @@ class Registry:
         record.status = status
         if raw_spec != record.raw_spec or generation != record.generation:
             changed_spec = raw_spec != record.raw_spec
-            expect_only = changed_spec and _without_expect(raw_spec) == _without_expect(
-                record.raw_spec
-            )
-            was_valid = record.spec is not None
+            old_spec = record.spec
             record.raw_spec = raw_spec
             record.generation = generation
             if changed_spec:
                 self._parse(record)
-                if expect_only and was_valid and record.spec is not None:
+                if _same_task(old_spec, record.spec):
                     self._reevaluate.add(key)  # judged again without a call; keeps its place
                     self.wakeup.set()
                 else:
@@ -275,14 +278,25 @@ class Registry:
     def take_due(
         self, *, lead: float = 0.0, limit: Callable[[QueueKey], int | None] = lambda _: None
     ) -> list[JobRecord]:
-        """The jobs due now or within ``lead`` seconds (marked in flight), soonest first per queue.
+        """The jobs due now, and with them the same queue's jobs due within ``lead``
+        seconds (marked in flight), soonest first per queue.
 
-        ``limit(queue)`` caps how many one connection's queue hands out (None: no cap);
-        the rest stay due, in order, for the next pass.
+        A queue with nothing due now (within the event loop's timer slack) hands out
+        nothing: a pass woken for one
+        connection never pulls another connection's jobs early (their calls
+        would come sooner than their cadence asks). ``limit(queue)`` caps how
+        many one connection's queue hands out (None: no cap); the rest stay
+        due, in order, for the next pass.
         """
-        until = self._clock() + lead
+        now = self._clock()
+        until = now + lead
         taken: list[JobRecord] = []
         for key, queue in list(self._queues.items()):
+            head = self._head(queue)
+            if head is None or head - now > _TIMER_SLACK:
+                if not queue and key is not None:
+                    del self._queues[key]
+                continue
             room = limit(key)
             count = 0
             while queue and queue[0][0] <= until and (room is None or count < room):
@@ -334,7 +348,8 @@ class Registry:
         return taken
 
     def take_reevaluations(self) -> list[JobRecord]:
-        """Jobs whose ``spec.expect`` alone changed, not in flight (the others wait)."""
+        """Jobs whose spec changed but not the task it asks for (``spec.expect``, a default
+        written out), not in flight (the others wait)."""
         taken = []
         for key in list(self._reevaluate):
             record = self._records.get(key)
