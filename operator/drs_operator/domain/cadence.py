@@ -7,10 +7,10 @@ missing ones rarely, and a failed refresh is retried on its own interval.
 
 Jitter only ever shortens an interval (a refresh is early, never late): the
 next refresh comes after ``interval * (1 - jitter * draw)`` with ``draw`` in
-[0, 1]. The refresher makes one draw per batch-detail call and applies it to
-every job of the call, so jobs refreshed together stay together (their next
-call is shared), while different calls, connections and operators drift
-apart instead of hitting the API in lockstep.
+[0, 1]. The refresher makes one draw per connection per pass and applies it
+to every job the pass refreshes on that connection, so jobs refreshed together
+stay together (their next call is shared), while different passes,
+connections and operators drift apart instead of hitting the API in lockstep.
 """
 
 from __future__ import annotations
