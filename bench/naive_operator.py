@@ -23,6 +23,7 @@ keeps ``--interval`` for the DrsJobs that set none.
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import re
 from typing import Any
@@ -102,6 +103,16 @@ def _endpoint(item: dict[str, Any], key: str) -> dict[str, Any]:
     }
 
 
+def _rfc3339(epoch_ms: Any) -> str | None:
+    """DRS's ``update_time`` (epoch milliseconds) as the CRD's date-time (the API server
+    refuses anything else)."""
+    try:
+        moment = datetime.datetime.fromtimestamp(int(epoch_ms) / 1000, datetime.UTC)
+    except (TypeError, ValueError):
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def register(interval: float, **filters: Any) -> None:
     @kopf.timer("drs.operators.dev", "v1alpha1", "drsjobs", interval=interval, **filters)
     async def refresh(spec: kopf.Spec, patch: kopf.Patch, **_: Any) -> None:
@@ -120,7 +131,7 @@ def register(interval: float, **filters: Any) -> None:
         patch.status["taskType"] = item.get("task_type")
         patch.status["sourceEndpoint"] = _endpoint(item, "source_endpoint")
         patch.status["targetEndpoint"] = _endpoint(item, "target_endpoint")
-        patch.status["updateTime"] = item.get("update_time")
+        patch.status["updateTime"] = _rfc3339(item.get("update_time"))
 
 
 def main() -> None:
