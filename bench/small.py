@@ -26,9 +26,10 @@ be seen within the window. Over the window:
 
 - batch-detail calls, against the lower bound Σ over connections of (refreshes
   needed / batch size), where a job needs window / (its cadence) refreshes, and
-  against the floor Σ over connections of max(that, window / the connection's
-  shortest cadence): a connection with an in-progress task needs a call every
-  in-progress cadence however few IDs it has;
+  against the floor, what any scheduler that is never late needs
+  (:func:`connection_floor`: a connection with an in-progress task needs a call
+  every in-progress cadence however few IDs it has, and a connection of 12 jobs
+  on one cadence two calls per cadence);
 - IDs per call (mean, max; per connection), IDs sent / refreshes needed (early
   refreshes ride in calls made anyway) and early refreshes per job per hour at the
   real cadences (the excess, times the scale factor);
@@ -167,6 +168,23 @@ def describe_layout(case: Case) -> str:
     return ", ".join(parts)
 
 
+def connection_floor(jobs: list[Job], window: float) -> float:
+    """The calls one connection needs in ``window`` if no job is ever late.
+
+    In any stretch of time as long as a cadence c, a job on cadence c_j <= c is
+    refreshed at least floor(c / c_j) times, so the connection makes at least
+    ceil(those IDs / batch size) calls per c; the floor is the largest of these
+    over the connection's cadences, and at least the refreshes needed / batch
+    size. A connection with one task in progress needs a call every in-progress
+    cadence; 12 jobs on one cadence need two calls per cadence, not 1.2.
+    """
+    best = sum(window / job.cadence for job in jobs) / BATCH_SIZE
+    for c in sorted({job.cadence for job in jobs}):
+        ids = sum(math.floor(c / job.cadence + 1e-9) for job in jobs if job.cadence <= c)
+        best = max(best, window / c * math.ceil(ids / BATCH_SIZE))
+    return best
+
+
 def _by_connection(jobs: list[Job]) -> dict[str, list[Job]]:
     grouped: dict[str, list[Job]] = {}
     for job in jobs:
@@ -215,10 +233,10 @@ class Peer:
 
     @property
     def floor(self) -> float:
-        """The lower bound, but a connection needs a call per its shortest cadence."""
+        """What any scheduler that is never late needs: Σ over connections of
+        :func:`connection_floor`."""
         return sum(
-            max(self.needed(jobs) / BATCH_SIZE, self.window / min(j.cadence for j in jobs))
-            for jobs in _by_connection(self.jobs).values()
+            connection_floor(jobs, self.window) for jobs in _by_connection(self.jobs).values()
         )
 
     @property
@@ -545,9 +563,12 @@ class Section:
             "task changed within the last two cadences; propagation = the change to the first "
             "status write for that DrsJob after the first call that carried its ID.",
             "Lower bound = Σ over connections of (refreshes needed / 10), a job needing "
-            "window / (its cadence) refreshes. Floor = Σ over connections of max(that, "
-            "window / the connection's shortest cadence): a connection with a task in "
-            "progress needs a call every in-progress cadence however few IDs it has. "
+            "window / (its cadence) refreshes. Floor = what any scheduler that is never "
+            "late needs: per connection, in any stretch as long as a cadence c, a job on "
+            "cadence c_j <= c is refreshed at least floor(c / c_j) times, so at least "
+            "ceil(those IDs / 10) calls per c; the largest over the connection's cadences "
+            "(a connection with a task in progress needs a call every in-progress cadence "
+            "however few IDs it has; 12 jobs on one cadence need two calls per cadence). "
             "Early refreshes = IDs sent - refreshes needed, per job and hour at the real "
             f"cadences (times {scale:g} in the mixed case).",
             "Naive peer: `bench/naive_operator.py` (kopf, one timer per DrsJob, one ID per "
@@ -616,7 +637,7 @@ def build_rows(case: Case, ours: Peer, naive: Peer) -> tuple[list[str], list[Row
             target=f"≤ {case.bound_target:g}" if case.bound_target else "",
             check=(lambda p: len(p.calls) <= case.bound_target * p.lower_bound)
             if case.bound_target else None),
-        row("floor Σ_conn max(needed / 10, window / shortest cadence)",
+        row("floor: what a scheduler that is never late needs",
             lambda p: fmt(p.floor)),
         row("calls / floor", lambda p: fmt(len(p.calls) / p.floor, ".2f")),
         row("IDs per call: mean / max", lambda p: f"{fmt(p.mean_ids, '.2f')} / "
@@ -653,7 +674,7 @@ def floor_note(peer: Peer) -> str:
         return "not measured"
     return (
         f"the floor is {peer.floor / peer.lower_bound:.2f} x the lower bound: connections "
-        "whose shortest cadence asks for more calls than their refreshes fill"
+        "whose cadences ask for more calls than their refreshes fill"
         if peer.floor > peer.lower_bound * 1.001
         else "the floor is the lower bound"
     )
@@ -670,7 +691,6 @@ def _connection_figures(peer: Peer) -> list[list[str]]:
         members = jobs.get(connection, [])
         count = collections.Counter(job.group for job in members)
         needed = peer.needed(members)
-        shortest = min((j.cadence for j in members), default=math.nan)
         sizes = collections.Counter(len(ids) for _, ids in calls)
         without = sum(1 for _, ids in calls if "I" not in peer.groups(ids))
         lines.append([
@@ -678,7 +698,7 @@ def _connection_figures(peer: Peer) -> list[list[str]]:
             f"{len(members)} ({count['in_progress']}/{count['steady']}/{count['failed']})",
             str(len(calls)),
             fmt(needed / BATCH_SIZE),
-            fmt(max(needed / BATCH_SIZE, peer.window / shortest)),
+            fmt(connection_floor(members, peer.window)),
             fmt(_mean(calls), ".2f"),
             f"{sum(len(ids) for _, ids in calls)} / {needed:.0f}",
             str(without),

@@ -6,7 +6,8 @@ virtual time: each step moves the injected clock to the next due time and runs
 one pass. Every batch-detail call of a pass is taken to happen at that time.
 
 Checked: a connection's jobs converge onto shared calls (full batches), a
-steady job rides in the calls an in-progress job makes anyway, no job is ever
+steady job rides in the calls an in-progress job makes anyway, a pass keeps a
+connection's in-progress jobs in one call, no job is ever
 refreshed later than its cadence (a property over random phases and
 cadences), and one connection's backlog never holds another connection up.
 """
@@ -113,6 +114,29 @@ async def test_a_steady_job_rides_in_the_calls_of_an_in_progress_job(h: Harness)
     assert len(timeline.calls) <= math.ceil(300 / (in_progress * (1 - SETTINGS.cadence.jitter)))
     gaps = [b - a for a, b in itertools.pairwise(timeline.refreshes(calm))]
     assert gaps and max(gaps) <= 60.0, "the steady job is never late"
+
+
+async def test_a_pass_keeps_a_connections_in_progress_jobs_in_one_call(h: Harness) -> None:
+    """Shortest cadence first: the in-progress jobs share a call, and the partial call of
+    steady jobs takes steady riders (a call of in-progress jobs would take none)."""
+    busy = [h.add(f"busy-{i}", h.sim.add_job(status=IN_PROGRESS)) for i in range(9)]
+    calm = [h.add(f"calm-{i}", h.sim.add_job(status=STEADY)) for i in range(11)]
+    await h.cycle()
+    for i, record in enumerate(calm[:4]):  # due first, then the in-progress ones
+        h.registry.schedule(record, Pace.STEADY, 0.1 * i)
+    for record in busy:
+        h.registry.schedule(record, Pace.IN_PROGRESS, 0.5)
+    for record in calm[4:]:
+        h.registry.schedule(record, Pace.STEADY, 20.0)
+    h.now += 0.5
+    h.sim.stats.reset()
+
+    await h.cycle()
+
+    calls = [set(request.ids) for request in h.sim.stats.requests]
+    busy_ids = {r.spec.job_id for r in busy if r.spec}
+    assert sorted(len(ids) for ids in calls) == [10, 10], "every refresh in two full calls"
+    assert any(busy_ids <= ids for ids in calls), "the in-progress jobs were split"
 
 
 EXAMPLES = itertools.count()

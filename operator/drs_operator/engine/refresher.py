@@ -19,6 +19,9 @@ the DRS quota counts calls and a call of ten IDs costs what a call of one does:
    they would have needed, and from then on come due with this call's jobs.
    A job on a shorter cadence than the call's shortest does not ride (it comes
    back sooner anyway, and taking part of its group would split the group).
+   A pass batches a connection's jobs shortest cadence first, so its
+   in-progress jobs share a call and the partial call, the one with room,
+   holds the longest cadences.
 3. **Stay together.** All jobs a pass takes for one connection get the same
    jitter draw, so their next refreshes fall together and the connection's
    jobs converge onto shared call times instead of drifting apart; different
@@ -266,38 +269,47 @@ class Refresher:
             connections[connection.key] = connection
             targets.setdefault((connection.key, record.spec.job_id), []).append(record)
 
+    def _interval(self, record: JobRecord) -> float:
+        override = record.spec.refresh_interval if record.spec else None
+        return base_interval(record.pace, settings=self._settings.cadence, override=override)
+
     def _fill(
         self, targets: dict[Target, list[JobRecord]], draws: dict[ConnectionKey, float]
     ) -> None:
-        """Fill each connection's partial batch with the jobs that may ride in it.
+        """Order each connection's jobs for batching and fill its partial batch.
 
-        The call's jobs come due again after the shortest of their intervals
-        (shortened by the pass's jitter draw for the connection, as :meth:`_done`
-        will): a job of the connection due before then rides, soonest first,
-        unless its own interval is shorter than that shortest one. New jobs
-        (no cadence yet) set no horizon: a call of new jobs only takes no riders.
+        Shortest cadence first: a connection's in-progress jobs share its first
+        call, and its last, partial call holds its longest cadences. That call's
+        jobs come due again after the shortest of their intervals (shortened by
+        the pass's jitter draw for the connection, as :meth:`_done` will): a job of
+        the connection due before then rides in it, soonest first, unless its own
+        interval is shorter than that shortest one. New jobs (no cadence yet) set
+        no horizon: a partial call of new jobs only takes no riders.
         """
         size = self._settings.batching.batch_size
-        cadence = self._settings.cadence
-        calls: dict[ConnectionKey, list[JobRecord]] = {}
-        for (key, job_id), records in targets.items():
-            if (key, job_id) not in self._missing:
-                calls.setdefault(key, []).extend(records)
-
-        def interval(record: JobRecord) -> float:
-            override = record.spec.refresh_interval if record.spec else None
-            return base_interval(record.pace, settings=cadence, override=override)
-
-        for key, records in calls.items():
-            count = len({r.spec.job_id for r in records if r.spec is not None})
-            paced = [interval(r) for r in records if r.pace is not Pace.IMMEDIATE]
-            if not count % size or not paced:
+        lead = self._settings.cadence.lead
+        order = sorted(targets, key=lambda t: min(self._interval(r) for r in targets[t]))
+        arranged = {target: targets[target] for target in order}
+        targets.clear()
+        targets.update(arranged)
+        partial: dict[ConnectionKey, list[Target]] = {}
+        for target in targets:
+            if target not in self._missing:
+                partial.setdefault(target[0], []).append(target)
+        for key, healthy in partial.items():
+            room = -len(healthy) % size
+            last = healthy[len(healthy) - (size - room) :] if room else []
+            paced = [
+                self._interval(r) for t in last for r in targets[t] if r.pace is not Pace.IMMEDIATE
+            ]
+            if not paced:
                 continue
             shortest = min(paced)
-            back = max(jittered(shortest, settings=cadence, draw=draws[key]), cadence.lead)
+            back = jittered(shortest, settings=self._settings.cadence, draw=draws[key])
+            back = max(back, lead)
 
             def horizon(record: JobRecord, shortest: float = shortest, back: float = back) -> float:
-                return back if interval(record) >= shortest else -math.inf
+                return back if self._interval(record) >= shortest else -math.inf
 
             def rides(record: JobRecord, key: ConnectionKey = key) -> bool:
                 spec = record.spec
@@ -309,10 +321,9 @@ class Refresher:
                 known = self._connections.cached(record)
                 return known is not None and known.key == key
 
-            taken = self._registry.take_soonest(
-                key, count=-count % size, horizon=horizon, accept=rides
-            )
-            for record in taken:
+            for record in self._registry.take_soonest(
+                key, count=room, horizon=horizon, accept=rides
+            ):
                 assert record.spec is not None
                 targets.setdefault((key, record.spec.job_id), []).append(record)
 
