@@ -534,10 +534,10 @@ class Section:
             f"progress {DEFAULTS['in_progress']:g}s, steady {DEFAULTS['steady']:g}s, failed "
             f"{DEFAULTS['failed']:g}s, error {DEFAULTS['error']:g}s) times {scale:g}; "
             "everything else default (jitter 0.1, rate limit 5 calls/s and burst 5 per "
-            "connection, --max-concurrency 4). The refresher's internal pass tick and lead "
-            "(1 s each, no flags) are not scaled: a job is refreshed at the first pass that "
-            "finds it due within the lead, so at these short cadences its refreshes come "
-            "earlier, relative to the cadence, than at the real ones.",
+            "connection, --max-concurrency 4). The refresher's lead (1 s, no flag: a pass "
+            "made for a due job also takes its connection's jobs due within the next second) "
+            "is not scaled, so at these short cadences such refreshes come earlier, relative "
+            "to the cadence, than at the real ones.",
             "Connections: one credentials Secret each (own token and project), named by the "
             "DrsJobs' spec.credentialsRef; per connection about 20 % of the tasks in progress "
             f"(`{STATUS['in_progress']}`, stays so), 70 % steady (`{STATUS['steady']}`) and "
