@@ -227,7 +227,8 @@ class Stage:
                 "kind": "DrsJob",
                 "metadata": {"name": _name(index), "namespace": NAMESPACE},
                 "spec": {"jobId": self.ids[index]},
-            }
+            },
+            validate=True,  # defaulted as a real API server stores it
         )
 
     async def create_all(self) -> None:

@@ -442,7 +442,7 @@ async def run_peer(
         t0 = time.time()
         for k, job in enumerate(order):
             await sleep_until(t0 + k * spread / len(order))
-            cluster.create(stage.drsjob(job))
+            cluster.create(stage.drsjob(job), validate=True)  # defaulted, as a server would
         names = [job.name for job in stage.jobs]
         first = cluster.first_status
         if not await stage.wait_for(lambda: all(n in first for n in names), CONVERGENCE_TIMEOUT):

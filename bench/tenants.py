@@ -84,7 +84,8 @@ class Bench:
                     "kind": "DrsJob",
                     "metadata": {"name": f"{ns}-{i:05d}", "namespace": ns},
                     "spec": {"jobId": job_id},
-                }
+                },
+                validate=True,  # defaulted as a real API server stores it
             )
             if i % 500 == 499:
                 await asyncio.sleep(0)

@@ -154,11 +154,18 @@ class EmulatedCluster:
 
     # -- in-process object helpers (deep copies in and out) -----------------------------------
 
-    def create(self, obj: Mapping[str, Any], *, resource: str | None = None) -> Obj:
-        """Create an object; the resource is taken from ``apiVersion``/``kind`` if not given."""
+    def create(
+        self, obj: Mapping[str, Any], *, resource: str | None = None, validate: bool = False
+    ) -> Obj:
+        """Create an object; the resource is taken from ``apiVersion``/``kind`` if not given.
+
+        ``validate``: pruned, defaulted and checked as a create through the API would
+        be (benchmarks: the stored object is what a real cluster would hold); by
+        default stored as given (tests hand the operator objects no server accepts).
+        """
         spec = resolve(resource) if resource else self._spec_of(obj)
         namespace = (obj.get("metadata") or {}).get("namespace")
-        return copy.deepcopy(self.store.create(spec, namespace, obj))
+        return copy.deepcopy(self.store.create(spec, namespace, obj, validate=validate))
 
     def get(self, resource: str, namespace: str | None, name: str) -> Obj | None:
         found = self.store.find(resolve(resource), namespace, name)
