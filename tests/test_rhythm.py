@@ -14,15 +14,19 @@ cadences), and one connection's backlog never holds another connection up.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import random
+import time
 from collections.abc import Sequence
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drs_operator.domain.cadence import Pace, base_interval
+from drs_operator.domain.cadence import CadenceSettings, Pace, base_interval
 from drs_operator.engine.connections import Connections
 from drs_operator.engine.refresher import Refresher
 from drs_operator.engine.registry import JobRecord
@@ -243,6 +247,70 @@ async def test_one_connections_backlog_never_holds_another_up(
         assert h.registry.oldest_due_age() >= 0 and h.registry.next_due_in() == 0, (
             "the rest of the backlog is still due, in its connection's queue"
         )
+    finally:
+        await h.connections.aclose()
+        await h.kube.aclose()
+
+
+async def test_batches_stalled_behind_slow_writes_never_pile_up_past_the_rate(
+    simulator: Simulator, cluster: EmulatedCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While every slot waits on slow status writes, passes start no more batches
+    than one tick of the connection's rate allows; released, at most those go out
+    at once.
+
+    Before, a batch stopped counting against its connection's budget once it had
+    passed the pacer, even though it still queued for a slot: each pass started
+    another tick's worth, and when the writes came back the queue went out at
+    once (10,000 new DrsJobs in the bench: 577 calls in one second at a limit of
+    100 calls/s).
+    """
+    rate, tick = 50.0, 0.2
+    tight = Settings(
+        batching=BatchingSettings(batch_size=10, max_concurrency=1, rate_limit=rate, rate_burst=1),
+        cadence=CadenceSettings(tick=tick),
+    )
+    h = Harness(simulator, cluster)
+    h.connections = Connections(kube=h.kube, settings=tight, metrics=h.metrics, clock=h.clock)
+    writer = StatusWriter(kube=h.kube, registry=h.registry, metrics=h.metrics)
+    h.refresher = Refresher(
+        registry=h.registry, connections=h.connections, writer=writer, settings=tight,
+        metrics=h.metrics, clock=h.clock, rng=random.Random(3),
+    )  # fmt: skip
+    stalled = asyncio.Event()
+    write = writer.write
+
+    async def slow_write(record: JobRecord, pending: Any) -> bool:
+        await stalled.wait()  # the API server answers nothing until released
+        return await write(record, pending)
+
+    monkeypatch.setattr(writer, "write", slow_write)
+    try:
+        records = [h.add(f"stall-{i}", simulator.add_job(status=STEADY)) for i in range(600)]
+        capacity = 1 + rate * tick  # the burst and a tick's worth of rate
+        first = len(h.sim.stats.requests)
+        taken = []
+        for _ in range(10):  # two seconds of passes while the writes hang
+            await h.refresher.refresh_once()
+            await asyncio.sleep(tick)
+            taken.append(sum(r.in_flight for r in records))
+        # Waiting for a slot: at most a tick of the rate; holding one: one batch per
+        # slot (the calls' and the writes' share, as the refresher sizes them).
+        slots = 1 + max(1, tight.writing.write_concurrency // BATCH)
+        assert max(taken) <= (capacity + slots) * BATCH, f"jobs in flight per pass: {taken}"
+
+        before = len(h.sim.stats.requests)
+        stalled.set()
+        released = time.time()
+        await h.refresher.drain(10)
+        times = [r.time for r in h.sim.stats.requests[before:] if r.ids]
+        soon = sum(1 for t in times if t < released + tick)
+        assert soon <= 2 * capacity, f"{soon} calls within {tick}s of the release"
+        assert not any(r.in_flight for r in records), "every batch finished"
+        written = sum(h.synced(r.name) == ("True", "Refreshed") for r in records)
+        calls = sum(1 for r in h.sim.stats.requests[first:] if r.ids)
+        assert written == BATCH * calls, "each call's jobs got their status"
+        assert h.registry.next_due_in() == 0, "the rest stays due, in the registry"
     finally:
         await h.connections.aclose()
         await h.kube.aclose()

@@ -28,9 +28,11 @@ the DRS quota counts calls and a call of ten IDs costs what a call of one does:
    passes, connections and operators draw differently, so they do not hit the
    API in lockstep.
 4. **Fair share.** Each pass takes from a connection's queue only what its rate
-   limit allows within a tick; the rest stays due for the next pass, and a batch
-   waits for its own connection's pacer before it takes any shared slot, so one
-   connection's backlog never delays another connection's calls.
+   limit allows within a tick, less its batches still waiting for a slot; the
+   rest stays due for the next pass. A batch waits for its own connection's
+   pacer before it takes any shared slot, so one connection's backlog never
+   delays another connection's calls, and while slow status writes hold the
+   slots no more than a tick's worth of a connection's calls queue for them.
 
 New or changed DrsJobs are due at once (a change of ``spec.expect`` alone
 needs no call: the last observation is judged again at the next pass, and
@@ -118,7 +120,7 @@ class Refresher:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._missing: set[Target] = set()
-        self._waiting: dict[ConnectionKey, int] = {}  # batches started, pacer not yet passed
+        self._waiting: dict[ConnectionKey, int] = {}  # batches started, no slot yet
         self.last_pass = clock()
         self._refreshed: dict[type[Observation], Any] = {
             kind: metrics.jobs_refreshed.labels(kind.__name__.lower())
@@ -226,7 +228,8 @@ class Refresher:
 
     def _budget(self, connection: Connection) -> int:
         """Batches this connection may start now: what its rate allows within a tick,
-        less the batches already waiting for it; one may always wait when none does."""
+        less its batches started and still without a slot (waiting for its pacer or
+        for a slot); one may always wait when none does."""
         waiting = self._waiting.get(connection.key, 0)
         allowed = connection.pacer.capacity(within=self._settings.cadence.tick) - waiting
         return allowed if allowed > 0 else int(waiting == 0)
@@ -338,15 +341,19 @@ class Refresher:
         draw: float,
     ) -> None:
         # The connection's own rate limit is waited for before any shared slot is
-        # taken: one connection's backlog never holds the others' calls up.
-        try:
-            await connection.pacer.acquire()
-        finally:
-            self._waiting[connection.key] -= 1
+        # taken: one connection's backlog never holds the others' calls up. The
+        # batch counts against its connection's budget until it holds a slot, so
+        # batches queued behind slow writes stay within a tick of the rate and a
+        # release does not send a backlog of paced calls at once.
         # A batch holds a slot from its call until its writes are done: when the
         # API server is slower than DRS (10,000 new DrsJobs), answers wait in DRS
         # instead of piling up here as parsed jobs (backpressure, bounded memory).
-        async with self._batch_slots:
+        try:
+            await connection.pacer.acquire()
+            await self._batch_slots.acquire()
+        finally:
+            self._waiting[connection.key] -= 1
+        try:
             try:
                 observations = await self._querier.query(connection, batch.job_ids, paced=True)
             except Exception as exc:  # never leave jobs in flight forever
@@ -382,6 +389,8 @@ class Refresher:
                         writes.append(self._write(record, pending, observation, connection, draw))
             if writes:
                 await asyncio.gather(*writes)
+        finally:
+            self._batch_slots.release()
 
     async def _write(
         self,
