@@ -106,8 +106,9 @@ async def campaign(cluster: EmulatedCluster, made: list[Candidate], *names: str)
 
 
 async def test_of_two_candidates_exactly_one_leads_and_the_lease_names_it(
-    cluster: EmulatedCluster, candidates: list[Candidate]
+    cluster: EmulatedCluster, candidates: list[Candidate], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="drs_operator.engine.leader")
     a, b = await campaign(cluster, candidates, "a", "b")
     await until(lambda: a.leadership.is_leader() or b.leadership.is_leader())
     await asyncio.sleep(4 * SETTINGS.retry_period)  # several renewals and attempts
@@ -118,13 +119,21 @@ async def test_of_two_candidates_exactly_one_leads_and_the_lease_names_it(
     assert lease["holderIdentity"] == leader.leadership.identity
     assert lease["leaseDurationSeconds"] == 2, "whole seconds, rounded up"
     assert lease["leaseTransitions"] == 0
-    assert (leader.metric("drs_operator_leader"), standby.metric("drs_operator_leader")) == (1, 0)
+    assert (
+        leader.metric("drs_operator_leader", lease=LEASE),
+        standby.metric("drs_operator_leader", lease=LEASE),
+    ) == (1, 0)
     assert (leader.gained, standby.gained) == (1, 0)
     # The leader renews without reading first: its requests are mostly PUTs.
     mine = cluster.requests(
         resource="leases", user_agent=f"drs-operator/0.1.0 ({leader.leadership.identity})"
     )
     assert sum(r.method == "PUT" for r in mine) > sum(r.method == "GET" for r in mine)
+    # Losing the race to create or write the Lease is no warning: one line says who leads.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("Leading: acquired Lease ops/drs-operator") for m in lines) == 1
+    assert sum(m.startswith("Standing by: Lease ops/drs-operator is held by") for m in lines) == 1
 
 
 async def test_release_lets_the_standby_take_over_within_a_retry_period(
@@ -187,7 +196,7 @@ async def test_the_gate_closes_at_the_renew_deadline_whatever_the_renewing_task_
     await until(lambda: not a.leadership.is_leader(), timeout=3)
     assert time.monotonic() - started <= SETTINGS.renew_deadline + 0.1
     await until(lambda: a.lost == 1, timeout=2)
-    assert a.metric("drs_operator_leader") == 0
+    assert a.metric("drs_operator_leader", lease=LEASE) == 0
     hold.set()
 
 
@@ -247,7 +256,7 @@ async def test_with_election_off_the_gate_is_always_open(cluster: EmulatedCluste
         await off.start()
         assert off.is_leader()
         await off.stop()
-    assert metrics.registry.get_sample_value("drs_operator_leader") == 1
+    assert metrics.registry.get_sample_value("drs_operator_leader", {"lease": ""}) == 1
     assert cluster.requests(resource="leases") == []
 
 
