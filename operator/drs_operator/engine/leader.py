@@ -7,7 +7,7 @@ With leader election off it is always True.
 
 With it on, one task keeps trying, every ``retry_period``, to acquire or
 renew the Lease ``lease_namespace/lease_name``, as client-go's
-``leaderelection`` does:
+``leaderelection`` does (what is written: :mod:`drs_operator.domain.lease`):
 
 - **acquire**: the Lease is created when absent (holder = this process's
   identity); an existing one is taken over when it has no holder (released)
@@ -52,6 +52,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from drs_operator.domain import lease as records
 from drs_operator.engine.kube import KubeApi, KubeError
 from drs_operator.engine.logs import fields
 from drs_operator.engine.metrics import Metrics
@@ -66,11 +67,6 @@ def default_identity(environ: Mapping[str, str] | None = None) -> str:
     """The holder identity: ``$POD_NAME`` (the chart sets it), else ``<hostname>_<pid>``."""
     env = os.environ if environ is None else environ
     return env.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
-
-
-def _micro_time(moment: datetime) -> str:
-    """A Lease's MicroTime: RFC 3339 with microseconds, in UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _utcnow() -> datetime:
@@ -217,11 +213,10 @@ class Leadership:
 
     def _expiry(self) -> float | None:
         """clock() at which the Lease last seen runs out (None: no other holder)."""
-        spec = (self._lease or {}).get("spec") or {}
-        holder = spec.get("holderIdentity")
-        if not holder or holder == self.identity:
+        holder = records.holder_of(self._lease)
+        if holder is None or holder == self.identity:
             return None
-        return self._seen_at + float(spec.get("leaseDurationSeconds") or 0)
+        return self._seen_at + records.duration_of(self._lease)
 
     async def _attempt(self) -> _Attempt:
         try:
@@ -250,7 +245,7 @@ class Leadership:
         if lease is None:
             try:
                 created = await self._kube.create_lease(
-                    self.namespace, self._body(None, acquire=True), timeout=timeout
+                    self.namespace, self._held(None, acquire=True), timeout=timeout
                 )
             except KubeError as exc:
                 if exc.status == 409:  # created by someone else first
@@ -259,9 +254,8 @@ class Leadership:
             self._remember(created)
             return self._ok()
         self._remember(lease)
-        spec = lease.get("spec") or {}
-        holder = spec.get("holderIdentity") or None
-        if holder and holder != self.identity:
+        holder = records.holder_of(lease)
+        if holder is not None and holder != self.identity:
             expiry = self._expiry()
             if expiry is not None and self._clock() < expiry:
                 return self._ok(_Attempt.TAKEN)
@@ -273,54 +267,33 @@ class Leadership:
             raise
         return self._ok()
 
-    def _body(self, lease: Mapping[str, Any] | None, *, acquire: bool) -> dict[str, Any]:
+    def _held(self, lease: Mapping[str, Any] | None, *, acquire: bool) -> dict[str, Any]:
         """The Lease to write: held by this process, renewed now (acquired now if ``acquire``)."""
-        stamp = _micro_time(self._now())
-        old = dict((lease or {}).get("spec") or {})
-        spec = {
-            **old,
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": math.ceil(self._lease_duration),
-            "renewTime": stamp,
-        }
-        if acquire or lease is None:
-            spec["acquireTime"] = stamp
-            spec["leaseTransitions"] = int(old.get("leaseTransitions") or 0) + (1 if lease else 0)
-        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
-        if lease is not None:
-            metadata = {**(lease.get("metadata") or {}), **metadata}
-        return {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": metadata,
-            "spec": spec,
-        }
+        return records.held(
+            lease,
+            name=self.name,
+            namespace=self.namespace,
+            identity=self.identity,
+            duration=self._lease_duration,
+            now=self._now(),
+            acquire=acquire,
+        )
 
     async def _replace(self, lease: Mapping[str, Any], *, acquire: bool) -> dict[str, Any]:
         return await self._kube.replace_lease(
             self.namespace,
             self.name,
-            self._body(lease, acquire=acquire),
+            self._held(lease, acquire=acquire),
             timeout=self._renew_deadline,
         )
 
     def _remember(self, lease: dict[str, Any]) -> None:
         """Keep the Lease as read or written; note when its spec changed and its holder."""
         self._lease = lease
-        spec = lease.get("spec") or {}
-        seen = tuple(
-            spec.get(k)
-            for k in (
-                "holderIdentity",
-                "renewTime",
-                "acquireTime",
-                "leaseTransitions",
-                "leaseDurationSeconds",
-            )
-        )
+        seen = records.observed(lease)
         if seen != self._seen:
             self._seen, self._seen_at = seen, self._clock()
-        holder = spec.get("holderIdentity") or None
+        holder = records.holder_of(lease)
         if holder != self._holder:
             if holder and holder != self.identity and not self._leading:
                 logger.info(
@@ -403,15 +376,7 @@ class Leadership:
         lease = self._lease
         if lease is None:
             return
-        stamp = _micro_time(self._now())
-        spec = {
-            **(lease.get("spec") or {}),
-            "holderIdentity": "",
-            "leaseDurationSeconds": 1,
-            "acquireTime": stamp,
-            "renewTime": stamp,
-        }
-        body = {**lease, "spec": spec}
+        body = records.released(lease, now=self._now())
         try:
             self._lease = await self._kube.replace_lease(
                 self.namespace, self.name, body, timeout=self._retry_period
