@@ -1,4 +1,4 @@
-"""Leader election between real operator processes, on the emulator or a real cluster.
+"""Leader election between real operator processes, on the emulator and a real API server.
 
 Two (or one) ``drs-operator run --leader-election`` processes share one
 Lease (3 s lease, 2 s renew deadline, 0.5 s retry period unless a test says
@@ -6,8 +6,9 @@ otherwise); :mod:`tests.e2e.ha` tells their DRS calls apart by project.
 
 =========================  ====================================================================
 one leader                 started together, exactly one process calls DRS and writes statuses
-                           and events (simulator log by project; emulator log by User-Agent, or
-                           the standby's own counters on a real cluster); the Lease names it;
+                           and events (simulator log by project; writes by User-Agent in the
+                           emulator's log or the API server's audit log; the standby's own
+                           counters); the Lease names it;
                            both are ready; the standby says it stands by
 kill -9                    the standby takes over within lease duration + one cadence of the
                            kill; no job goes unrefreshed longer than cadence + lease duration +
@@ -85,14 +86,25 @@ async def holder(cluster: Cluster, name: str = LEASE) -> str:
     return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
 
 
-def writers(cluster: Cluster, *, after_seq: int = 0) -> dict[str, int]:
-    """Emulated cluster: status patches and events by User-Agent (who sent them)."""
-    emulator: Any = cluster.emulator  # type: ignore[attr-defined]
+def writers(cluster: Cluster) -> dict[str, int]:
+    """Writes of DrsJobs and Events by User-Agent (who sent them): from the emulator's request
+    log, or a real API server's audit log (``cluster.counts_requests``)."""
     counts: dict[str, int] = {}
-    for request in emulator.requests(writes_only=True):
-        if request.seq <= after_seq or request.resource not in ("drsjobs", "events"):
-            continue
-        agent = request.user_agent or "?"
+    if cluster.is_emulated:
+        emulator: Any = cluster.emulator  # type: ignore[attr-defined]
+        found = [
+            r.user_agent or "?"
+            for r in emulator.requests(writes_only=True)
+            if r.resource in ("drsjobs", "events")
+        ]
+    else:
+        found = [
+            str(e.get("userAgent") or "?")
+            for e in cluster.requests()  # type: ignore[attr-defined]
+            if e.get("verb") in ("create", "update", "patch", "delete")
+            and (e.get("objectRef") or {}).get("resource") in ("drsjobs", "events")
+        ]
+    for agent in found:
         counts[agent] = counts.get(agent, 0) + 1
     return counts
 
@@ -118,7 +130,7 @@ async def test_two_replicas_exactly_one_calls_drs_and_writes(
     assert standby.calls(sim) == [], "the standby called DRS"
     assert ids_asked(leader.calls(sim)) == set(jobs.values())
     assert sim.stats.batch_detail_calls == len(leader.calls(sim)), "every call is the leader's"
-    if cluster.is_emulated:
+    if cluster.counts_requests:  # the emulator's request log, or the audit log
         by_agent = writers(cluster)
         assert by_agent, "the leader wrote statuses and events"
         assert all(f"({leader.name})" in agent for agent in by_agent), by_agent
@@ -218,11 +230,10 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+@pytest.mark.parametrize("cluster", ["emulator"], indirect=True)  # fault injection
 async def test_a_leader_whose_renewals_fail_stops_calling_drs_and_writing(
     cluster: Cluster, simulator: Simulator, operator_process: OperatorFactory
 ) -> None:
-    if not cluster.is_emulated:
-        pytest.skip("fault injection needs the emulated cluster")
     emulator: Any = cluster.emulator  # type: ignore[attr-defined]
     sim = simulator
     deadline = 2.0
@@ -288,7 +299,7 @@ async def test_a_standby_writes_nothing_even_when_its_jobs_need_no_call(
         lambda: _synced_reason(cluster, "no-secret"), timeout=15, message="written by the leader"
     )
     await asyncio.sleep(max(0.0, 2 - (time.monotonic() - mark)))
-    if cluster.is_emulated:
+    if cluster.counts_requests:
         assert all("(op-a)" in agent for agent in writers(cluster)), writers(cluster)
     text = await b.metrics()
     assert metric(text, "drs_operator_status_writes_total", 'outcome="written"') == 0
