@@ -242,11 +242,13 @@ async def test_a_leader_whose_renewals_fail_stops_calling_drs_and_writing(
     await eventually(a.leading, timeout=20)
     await eventually(converged(cluster, sim, jobs), timeout=30)
 
-    # The API server refuses every Lease update from now on; a batch is in flight
-    # (3 s of DRS latency) when the renew deadline passes.
+    # DRS answers take 3 s from now on (calls already answered meanwhile changed nothing);
+    # then the API server refuses every Lease update, and the task changes: the call
+    # that sees the change is in flight when the renew deadline (2 s) passes.
+    sim.faults.update({"latency": 3.0})
+    await asyncio.sleep(0.3)
     refused = emulator.handler["put"][re.compile(r".*/leases/.*")] << 503
     faulted = now()
-    sim.faults.update({"latency": 3.0})
     sim.set_status(jobs["job-0"], OTHER)
     await cluster.patch_drsjob_spec("job-0", {"refreshInterval": "30s"})  # refresh now
     patches = cluster.status_patch_count()
