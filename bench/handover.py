@@ -180,7 +180,7 @@ async def run_scenario(scenario: str, args: argparse.Namespace, workdir: Path) -
                 "apiVersion": "drs.operators.dev/v1alpha1", "kind": "DrsJob",
                 "metadata": {"name": f"job-{index:05d}", "namespace": NAMESPACE},
                 "spec": {"jobId": job_id},
-            })  # fmt: skip
+            }, validate=True)  # defaulted as a real API server stores it  # fmt: skip
             if index % CREATE_CHUNK == 0:
                 await asyncio.sleep(0)
         a = await _start("op-a", kubeconfig, workdir, args)
