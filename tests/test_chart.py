@@ -3,7 +3,12 @@
 Each notable combination of values is rendered once per module; every rendered
 object except CRD-typed ones (ServiceMonitor) is validated strictly against the
 Kubernetes OpenAPI schemas; the RBAC rules must be exactly the least set the
-operator needs; bad values must be rejected with a message that names them.
+operator needs (the DrsJob rules where DrsJobs are watched, the leader-election
+rules on the release's Leases alone); bad values must be rejected with a
+message that names them. High availability: two replicas with leader election,
+RollingUpdate, a PodDisruptionBudget and anti-affinity by default; ``shards``
+give one Deployment, Lease, Service and PodDisruptionBudget per shard, whose
+selectors put every possible DrsJob into exactly one of them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from drs_operator.domain.selectors import parse_selector
 from drs_operator.engine import settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +81,10 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
             "egress": {"cidrs": ["10.0.0.0/8", "100.64.0.0/10"], "ports": [443]},
         }
     },
-    "pdb": {"podDisruptionBudget": {"enabled": True}},
+    "pdb": {"replicaCount": 3, "podDisruptionBudget": {"minAvailable": 2}},
+    "single-replica": {"replicaCount": 1, "leaderElection": {"enabled": False}},
+    "shards": {"shards": ["a", "b"]},
+    "shards-cluster-wide": {"shards": ["tenant-x"], "clusterWide": True},
     "scheduling-and-extras": {
         "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
         "extraArgs": ["--log-level", "debug"],
@@ -100,6 +109,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "metrics": {"service": {"enabled": False}},
         "rbac": {"create": False},
         "serviceAccount": {"create": False, "name": "preexisting"},
+        "podDisruptionBudget": {"enabled": False},
     },
 }
 
@@ -146,15 +156,31 @@ def env_of(docs: list[dict[str, Any]]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container(docs)["env"]}
 
 
-def normalised_rules(role: dict[str, Any]) -> set[tuple[str, str, str]]:
-    out: set[tuple[str, str, str]] = set()
+def normalised_rules(role: dict[str, Any]) -> set[tuple[str, ...]]:
+    """(apiGroup, resource, verb), or (apiGroup, resource, verb, name) for named rules."""
+    out: set[tuple[str, ...]] = set()
     for rule in role["rules"]:
-        assert set(rule) == {"apiGroups", "resources", "verbs"}, f"unexpected rule keys: {rule}"
+        assert set(rule) <= {"apiGroups", "resources", "verbs", "resourceNames"}, rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:
-                    out.add((group, resource, verb))
+                    for name in rule.get("resourceNames") or [None]:
+                        out.add((group, resource, verb) + ((name,) if name else ()))
     return out
+
+
+LEASE_ROLE_SUFFIX = "-leader-election"
+
+
+def drsjob_roles(docs: list[dict[str, Any]], kind: str = "Role") -> list[dict[str, Any]]:
+    return [d for d in of_kind(docs, kind) if not d["metadata"]["name"].endswith(LEASE_ROLE_SUFFIX)]
+
+
+def lease_rules(*leases: str) -> set[tuple[str, ...]]:
+    """Create Leases (not limitable by name), get and update the named ones."""
+    group = "coordination.k8s.io"
+    named = {(group, "leases", verb, lease) for lease in leases for verb in ("get", "update")}
+    return {(group, "leases", "create")} | named
 
 
 # ----------------------------------------------------------------- lint + schema
@@ -215,8 +241,8 @@ def test_namespaced_mode_has_a_least_privilege_role_in_each_namespace(
 ) -> None:
     docs = manifests[combination]
     assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
-    roles = of_kind(docs, "Role")
-    bindings = of_kind(docs, "RoleBinding")
+    roles = drsjob_roles(docs)
+    bindings = drsjob_roles(docs, "RoleBinding")
     assert sorted(r["metadata"]["namespace"] for r in roles) == namespaces
     assert sorted(b["metadata"]["namespace"] for b in bindings) == namespaces
     for role in roles:
@@ -239,7 +265,7 @@ def test_cluster_wide_mode_has_a_least_privilege_cluster_role(
     manifests: dict[str, list[dict[str, Any]]],
 ) -> None:
     docs = manifests["cluster-wide"]
-    assert not of_kind(docs, "Role") and not of_kind(docs, "RoleBinding")
+    assert not drsjob_roles(docs) and not drsjob_roles(docs, "RoleBinding")
     role = only(docs, "ClusterRole")
     assert normalised_rules(role) == EXPECTED_RULES
     binding = only(docs, "ClusterRoleBinding")
@@ -258,7 +284,7 @@ def test_rbac_and_service_account_can_be_left_to_the_user(
 ) -> None:
     docs = manifests["everything-off"]
     kinds = {d["kind"] for d in docs}
-    assert kinds == {"Deployment"}
+    assert kinds == {"Deployment"}, "no RBAC at all, the lease Role included"
     pod = only(docs, "Deployment")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "preexisting"
 
@@ -269,8 +295,11 @@ def test_rbac_and_service_account_can_be_left_to_the_user(
 def test_deployment_shape_and_security(manifests: dict[str, list[dict[str, Any]]]) -> None:
     docs = manifests["default"]
     deployment = only(docs, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2, "a leader and a standby"
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }, "the new pod stands by before the old one releases the Lease"
     pod = deployment["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is True
     assert pod["terminationGracePeriodSeconds"] == 30
@@ -325,6 +354,12 @@ def test_rendered_env_is_accepted_by_the_operator(
         settings.Settings(),
         watching=settings.WatchingSettings(namespaces=(RELEASE_NS,), clusterwide=False),
         serving=dataclasses.replace(settings.ServingSettings(), log_format="json"),
+        election=dataclasses.replace(
+            settings.ElectionSettings(),
+            enabled=True,
+            lease_name="drs-drs-operator",
+            lease_namespace=RELEASE_NS,
+        ),
     )
     assert parsed == expected
 
@@ -465,10 +500,128 @@ def test_network_policy(manifests: dict[str, list[dict[str, Any]]]) -> None:
     assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
 
 
-def test_pod_disruption_budget(manifests: dict[str, list[dict[str, Any]]]) -> None:
-    assert not of_kind(manifests["default"], "PodDisruptionBudget")
-    pdb = only(manifests["pdb"], "PodDisruptionBudget")
-    assert pdb["spec"]["maxUnavailable"] == 1
+def test_pod_disruption_budget_by_default_with_more_than_one_replica(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    pdb = only(manifests["default"], "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1, "a drain evicts one replica at a time"
+    pod_labels = only(manifests["default"], "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert only(manifests["pdb"], "PodDisruptionBudget")["spec"]["minAvailable"] == 2
+    # One replica: minAvailable 1 would block every drain, so no PodDisruptionBudget.
+    assert not of_kind(manifests["single-replica"], "PodDisruptionBudget")
+
+
+# ------------------------------------------------------------- high availability
+
+
+def test_leader_election_is_on_with_the_pod_name_as_identity(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    docs = manifests["default"]
+    env = {e["name"]: e for e in container(docs)["env"]}
+    assert env["DRS_OPERATOR_LEADER_ELECTION"]["value"] == "true"
+    assert env["DRS_OPERATOR_LEASE_NAME"]["value"] == "drs-drs-operator", "named after the release"
+    assert env["DRS_OPERATOR_LEASE_NAMESPACE"]["value"] == RELEASE_NS
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "DRS_OPERATOR_SELECTOR" not in env, "without shards: every DrsJob"
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    pod_labels = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_one_replica_without_leader_election_is_recreated(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    docs = manifests["single-replica"]
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    env = env_of(docs)
+    assert env["DRS_OPERATOR_LEADER_ELECTION"] == "false"
+    assert "DRS_OPERATOR_LEASE_NAME" not in env
+    assert not [r for r in of_kind(docs, "Role") if r["metadata"]["name"].endswith("-election")]
+    assert not settings.from_sources(None, env).election.enabled
+
+
+@pytest.mark.parametrize("combination", ["default", "two-namespaces", "cluster-wide", "shards"])
+def test_leases_are_granted_in_the_release_namespace_only(
+    manifests: dict[str, list[dict[str, Any]]], combination: str
+) -> None:
+    docs = manifests[combination]
+    leases = [e["value"] for d in of_kind(docs, "Deployment") for e in d["spec"]["template"][
+        "spec"]["containers"][0]["env"] if e["name"] == "DRS_OPERATOR_LEASE_NAME"]  # fmt: skip
+    assert len(set(leases)) == len(of_kind(docs, "Deployment")), "a Lease per Deployment"
+    role = only(docs, "Role") if combination == "cluster-wide" else next(
+        r for r in of_kind(docs, "Role") if r["metadata"]["name"].endswith(LEASE_ROLE_SUFFIX)
+    )  # fmt: skip
+    assert role["metadata"]["namespace"] == RELEASE_NS, "a Role, even in cluster-wide mode"
+    assert normalised_rules(role) == lease_rules(*leases)
+    for kind in ("Role", "ClusterRole"):  # no other role mentions Leases
+        for other in of_kind(docs, kind):
+            if other is not role:
+                assert all("leases" not in rule["resources"] for rule in other["rules"])
+    binding = next(
+        b for b in of_kind(docs, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]
+    )
+    assert binding["metadata"]["namespace"] == RELEASE_NS
+    assert binding["subjects"][0]["name"] == only(docs, "ServiceAccount")["metadata"]["name"]
+
+
+def _deployments(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in of_kind(docs, "Deployment")}
+
+
+def test_shards_get_a_deployment_service_pdb_and_lease_each(
+    manifests: dict[str, list[dict[str, Any]]],
+) -> None:
+    docs = manifests["shards"]
+    deployments = _deployments(docs)
+    assert sorted(deployments) == ["drs-drs-operator", "drs-drs-operator-a", "drs-drs-operator-b"]
+    selectors = {}
+    for name, deployment in deployments.items():
+        template = deployment["spec"]["template"]
+        env = {e["name"]: e.get("value") for e in template["spec"]["containers"][0]["env"]}
+        assert env["DRS_OPERATOR_LEASE_NAME"] == name
+        selectors[name] = parse_selector(env["DRS_OPERATOR_SELECTOR"])
+        labels = template["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        for other_name, other in deployments.items():  # no Deployment adopts another's pods
+            if other_name != name:
+                other_labels = other["spec"]["template"]["metadata"]["labels"]
+                owned = (
+                    deployment["spec"]["selector"]["matchLabels"].items() <= other_labels.items()
+                )
+                assert not owned or name == "drs-drs-operator", (name, other_name)
+    assert str(selectors["drs-drs-operator-a"]) == "drs.operators.dev/shard=a"
+    assert str(selectors["drs-drs-operator"]) == "drs.operators.dev/shard notin (a,b)"
+    # Every DrsJob, labelled or not, belongs to exactly one shard.
+    for labels in ({}, {"drs.operators.dev/shard": "a"}, {"drs.operators.dev/shard": "b"},
+                   {"drs.operators.dev/shard": "c"}, {"drs.operators.dev/shard": "default"},
+                   {"team": "x"}):  # fmt: skip
+        owners = [name for name, selector in selectors.items() if selector.matches(labels)]
+        assert len(owners) == 1, (labels, owners)
+
+    pod_labels = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
+    services = {s["metadata"]["name"]: s for s in of_kind(docs, "Service")}
+    assert sorted(services) == sorted(f"{n}-metrics" for n in deployments)
+    pdbs = {p["metadata"]["name"]: p for p in of_kind(docs, "PodDisruptionBudget")}
+    assert sorted(pdbs) == sorted(deployments)
+    for name in pod_labels:
+        # Each Service and PDB selects its own instance's pods, and no other's.
+        for selected in (services[f"{name}-metrics"]["spec"]["selector"],
+                         pdbs[name]["spec"]["selector"]["matchLabels"]):  # fmt: skip
+            matches = [n for n, other in pod_labels.items() if selected.items() <= other.items()]
+            assert matches == [name], (name, matches)
+
+
+def test_shards_in_cluster_wide_mode(manifests: dict[str, list[dict[str, Any]]]) -> None:
+    docs = manifests["shards-cluster-wide"]
+    deployments = _deployments(docs)
+    assert sorted(deployments) == ["drs-drs-operator", "drs-drs-operator-tenant-x"]
+    only(docs, "ClusterRole")  # one for every shard: the same ServiceAccount
 
 
 # ------------------------------------------------------------------------- CRD
@@ -501,7 +654,18 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
      "typo in a setting"),
     ({"operator": {"metricsPort": 70000}}, "'/operator/metricsPort': maximum", "not a port"),
     ({"replicas": 2}, "additional properties 'replicas' not allowed",
-     "unknown top-level key (one replica by design)"),
+     "unknown top-level key (the key is replicaCount)"),
+    ({"replicaCount": 0}, "'/replicaCount': minimum", "no operator at all"),
+    ({"leaderElection": {"enabled": False}}, "replicaCount above 1 needs leaderElection",
+     "two replicas without leader election would both write"),
+    ({"shards": ["default"]}, "\"default\" is the main Deployment's shard",
+     "the main instance's shard name"),
+    ({"shards": ["Team_A"]}, "'/shards/0': 'Team_A' does not match pattern", "not a DNS label"),
+    ({"shards": ["a", "a"]}, "'/shards'", "the same shard twice"),
+    ({"shards": ["a" * 17]}, "'/shards/0'", "too long for the names derived from it"),
+    ({"podDisruptionBudget": {"maxUnavailable": 1}},
+     "additional properties 'maxUnavailable' not allowed", "minAvailable is the setting"),
+    ({"operator": {"leaseDuration": "soon"}}, "'/operator/leaseDuration'", "not a duration"),
     ({"watchNamespaces": ["Team_A"]}, "'/watchNamespaces/0': 'Team_A' does not match pattern",
      "not a DNS-1123 label"),
     ({"watchNamespaces": "team-a"}, "'/watchNamespaces': got string, want array",

@@ -20,6 +20,11 @@ lists the DrsJobs' names itself once a listing is under way, and every
 :data:`RESYNC_INTERVAL` seconds (a listing that finds nothing sends no
 event), and makes the registry forget the jobs that are gone (which it
 would otherwise refresh forever).
+
+``--selector`` becomes kopf's server-side label selector for DrsJobs
+(:func:`watch_only`), and the names :class:`Relists` lists are the
+selected ones, so a shard lists, watches and keeps only its own DrsJobs
+(one relabelled away while the watch was down is forgotten as deleted).
 """
 
 from __future__ import annotations
@@ -89,7 +94,9 @@ class Relists:
     async def sweep(self, scope: str | None) -> int:
         """Forget the jobs of ``scope`` that the API server no longer has; how many."""
         try:
-            present, version = await self._operator.kube.list_drsjob_keys(scope)
+            present, version = await self._operator.kube.list_drsjob_keys(
+                scope, selector=self._operator.settings.watching.selector
+            )
         except KubeError as exc:
             logger.warning("Could not list DrsJobs after a watch restart: %s", exc)
             return 0
@@ -145,6 +152,17 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.process.ultimate_exiting_timeout = 30
     settings.queueing.worker_limit = None
     settings.queueing.idle_timeout = 1.0
+
+
+def watch_only(settings: kopf.OperatorSettings, selector: str) -> None:
+    """Give the list and watch of DrsJobs a label selector (none: every DrsJob).
+
+    The API server filters: a DrsJob relabelled out of the selection arrives
+    as a deletion (the operator forgets it), one relabelled into it as new.
+    """
+    if selector:
+        settings.watching.label_selectors[GROUP, VERSION, PLURAL] = selector
+        logger.info("Watching only the DrsJobs selected by %r", selector)
 
 
 def build_registry(operator: Operator) -> kopf.OperatorRegistry:
@@ -225,6 +243,7 @@ async def run(settings: Settings, *, stop_flag: asyncio.Event | None = None) -> 
     registry = build_registry(operator)
     kopf_settings = kopf.OperatorSettings()
     configure_kopf(kopf_settings)
+    watch_only(kopf_settings, settings.watching.selector)
     namespaces = operator.namespaces
     await kopf.operator(
         registry=registry,

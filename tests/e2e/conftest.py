@@ -152,6 +152,8 @@ class Cluster(Protocol):
     async def delete_secret(self, name: str) -> None: ...
     def status_patch_count(self, name: str | None = None) -> int: ...
     async def non_status_writes(self) -> list[Any]: ...
+    async def label_drsjob(self, name: str, labels: Mapping[str, str | None]) -> None: ...
+    async def get_lease(self, name: str) -> dict[str, Any] | None: ...
 
 
 def _drsjob(namespace: str, name: str, spec: Mapping[str, Any], labels: Any) -> dict[str, Any]:
@@ -224,6 +226,13 @@ class EmulatedBackend:
     async def non_status_writes(self) -> list[Any]:
         """Requests that wrote DrsJobs or Secrets other than via ``/status``."""
         return self.emulator.non_status_writes()
+
+    async def label_drsjob(self, name: str, labels: Mapping[str, str | None]) -> None:
+        """Merge-patch ``metadata.labels`` (``None`` removes a label)."""
+        self.emulator.patch(PLURAL, self.namespace, name, {"metadata": {"labels": dict(labels)}})
+
+    async def get_lease(self, name: str) -> dict[str, Any] | None:
+        return self.emulator.get("leases", self.namespace, name)
 
 
 @dataclass
@@ -365,6 +374,24 @@ class RealBackend:
                     continue
                 writes.append({"object": job["metadata"]["name"], **entry})
         return writes
+
+    async def label_drsjob(self, name: str, labels: Mapping[str, str | None]) -> None:
+        """Merge-patch ``metadata.labels`` (``None`` removes a label)."""
+        await asyncio.to_thread(
+            self._custom().patch_namespaced_custom_object,
+            GROUP, VERSION, self.namespace, PLURAL, name,
+            {"metadata": {"labels": dict(labels)}},
+            field_manager=HARNESS_FIELD_MANAGER,
+        )  # fmt: skip
+
+    async def get_lease(self, name: str) -> dict[str, Any] | None:
+        import kubernetes
+
+        found: dict[str, Any] | None = await self._ignore_404(
+            kubernetes.client.CoordinationV1Api(self.api).read_namespaced_lease,
+            name, self.namespace,
+        )  # fmt: skip
+        return found
 
     async def _ignore_404(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         import kubernetes

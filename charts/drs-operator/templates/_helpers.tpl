@@ -94,9 +94,70 @@ The namespaces a credentials Secret made from values is written to.
 {{- end }}
 
 {{/*
+The label that puts a DrsJob into a shard (drs.operators.dev/shard: <shard>);
+operator pods carry it too, with their shard's name ("default" for the main one).
+*/}}
+{{- define "drs-operator.shardLabel" -}}
+drs.operators.dev/shard
+{{- end }}
+
+{{/*
+The operator instances, as a JSON list: the main one (shard "default": every
+DrsJob not labelled into a listed shard, unlabelled ones included) and one per
+name in .Values.shards (the DrsJobs labelled <shardLabel>=<name>). Each has its
+Deployment, metrics Service, PodDisruptionBudget and Lease, all named
+<fullname> (main) or <fullname>-<shard>, and its label selector.
+*/}}
+{{- define "drs-operator.instances" -}}
+{{- $full := include "drs-operator.fullname" . }}
+{{- $key := include "drs-operator.shardLabel" . }}
+{{- $main := dict "name" $full "shard" "default" "sharded" false "selector" "" }}
+{{- if .Values.shards }}
+{{- $_ := set $main "selector" (printf "%s notin (%s)" $key (join "," .Values.shards)) }}
+{{- end }}
+{{- $instances := list $main }}
+{{- range .Values.shards }}
+{{- $name := printf "%s-%s" ($full | trunc 38 | trimSuffix "-") . }}
+{{- $instances = append $instances (dict "name" $name "shard" . "sharded" true "selector" (printf "%s=%s" $key .)) }}
+{{- end }}
+{{- toJson $instances }}
+{{- end }}
+
+{{/*
+The container env that differs between instances: leader election and its
+Lease, the shard's selector, and the pod's name (the Lease holder's identity).
+Called with (dict "root" $ "instance" $instance).
+*/}}
+{{- define "drs-operator.instanceEnv" -}}
+{{- $root := .root }}
+- name: DRS_OPERATOR_LEADER_ELECTION
+  value: {{ $root.Values.leaderElection.enabled | quote }}
+{{- if $root.Values.leaderElection.enabled }}
+- name: DRS_OPERATOR_LEASE_NAME
+  value: {{ .instance.name | quote }}
+- name: DRS_OPERATOR_LEASE_NAMESPACE
+  value: {{ $root.Release.Namespace | quote }}
+{{- end }}
+{{- with .instance.selector }}
+- name: DRS_OPERATOR_SELECTOR
+  value: {{ . | quote }}
+{{- end }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
+
+{{/*
 Fails on combinations the schema cannot express clearly.
 */}}
 {{- define "drs-operator.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount above 1 needs leaderElection.enabled: without it every replica would call DRS and write the same DrsJobs" }}
+{{- end }}
+{{- if has "default" .Values.shards }}
+{{- fail "shards: \"default\" is the main Deployment's shard (unlabelled DrsJobs); name the shards otherwise" }}
+{{- end }}
 {{- if and .Values.clusterWide .Values.watchNamespaces }}
 {{- fail "clusterWide: true and watchNamespaces exclude each other: set one of them" }}
 {{- end }}

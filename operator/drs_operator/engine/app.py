@@ -12,6 +12,12 @@ so an unreachable cluster fails fast instead of through kopf's minute of
 retries. :meth:`Operator.start` logs the one start-up line (version, API
 server, namespaces, key settings) and :meth:`Operator.stop` the one shutdown
 line.
+
+With leader election on, :attr:`Operator.leadership` gates every DRS call
+and every write (a standby watches and keeps its index, and its probes say
+it is healthy). A standby never refreshes, so every DrsJob it knows is
+due by the time it leads: its first pass refreshes them all. Stopping lets
+in-flight work finish first, then releases the Lease.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from drs_operator import GROUP, VERSION, __version__
 from drs_operator.engine.connections import Connections
 from drs_operator.engine.health import Probes, Servers, health_app, metrics_app
 from drs_operator.engine.kube import KubeApi, KubeError
+from drs_operator.engine.leader import Leadership, default_identity
 from drs_operator.engine.logs import fields
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.refresher import Refresher
@@ -72,14 +79,14 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _total(metric: Any, *, skip_outcome: str | None = None) -> int:
-    """The sum of a labelled counter's ``_total`` samples (but those of ``skip_outcome``)."""
+def _total(metric: Any, *, skip_outcomes: tuple[str, ...] = ()) -> int:
+    """The sum of a labelled counter's ``_total`` samples (but those of ``skip_outcomes``)."""
     return int(
         sum(
             sample.value
             for family in metric.collect()
             for sample in family.samples
-            if sample.name.endswith("_total") and sample.labels.get("outcome") != skip_outcome
+            if sample.name.endswith("_total") and sample.labels.get("outcome") not in skip_outcomes
         )
     )
 
@@ -87,19 +94,28 @@ def _total(metric: Any, *, skip_outcome: str | None = None) -> int:
 class Operator:
     def __init__(self, *, settings: Settings, kube: KubeApi | None = None) -> None:
         self.settings = settings
-        self.kube = kube or KubeApi.from_environment()
+        self.identity = default_identity()
+        self.kube = kube or KubeApi.from_environment(identity=self.identity)
         self.metrics = Metrics()
         self.registry = Registry(
             default_credentials=settings.watching.default_credentials,
             min_refresh_interval=settings.cadence.minimum,
         )
         self.connections = Connections(kube=self.kube, settings=settings, metrics=self.metrics)
+        self.leadership = Leadership(
+            settings.election,
+            kube=self.kube,
+            identity=self.identity,
+            metrics=self.metrics,
+            on_gained=self.registry.wakeup.set,  # start refreshing now, not at the next tick
+        )
         self.writer = StatusWriter(
             kube=self.kube,
             registry=self.registry,
             metrics=self.metrics,
             concurrency=settings.writing.write_concurrency,
             events=settings.writing.events,
+            gate=self.leadership.is_leader,
         )
         self.refresher = Refresher(
             registry=self.registry,
@@ -107,8 +123,15 @@ class Operator:
             writer=self.writer,
             settings=settings,
             metrics=self.metrics,
+            gate=self.leadership.is_leader,
         )
-        self.metrics.watch_jobs(lambda: (record.summary for record in self.registry))
+        # DrsJobs by phase and condition: the leader's count (a standby reports 0, so
+        # sums over replicas count each DrsJob once).
+        self.metrics.watch_jobs(
+            lambda: (
+                (record.summary for record in self.registry) if self.leadership.is_leader() else ()
+            )
+        )
         self.probes = Probes(
             last_pass=lambda: self.refresher.last_pass,
             stall_after=settings.serving.stall_after,
@@ -214,6 +237,7 @@ class Operator:
         await self.servers.start(
             "health", health_app(self.probes), host=serving.bind_address, port=serving.health_port
         )
+        await self.leadership.start()
         self._task = asyncio.create_task(self.refresher.run(self._stop), name="refresher")
         self.probes.ready = True
         self._started_at = time.monotonic()
@@ -263,7 +287,8 @@ class Operator:
         )
 
     async def stop(self) -> None:
-        """Stop refreshing, let in-flight batches and writes finish (bounded), close."""
+        """Stop refreshing, let in-flight batches and writes finish (bounded), release the
+        Lease (leader election), close."""
         self.probes.ready = False
         self._stop.set()
         if self._task is not None:
@@ -273,12 +298,13 @@ class Operator:
                 self._task.cancel()
         await self.refresher.drain(SHUTDOWN_GRACE)
         await self.writer.drain(SHUTDOWN_GRACE)
+        await self.leadership.stop(release=True)
         await self.connections.aclose()
         await self.servers.stop()
         await self.kube.aclose()
         ran = time.monotonic() - self._started_at if self._started_at is not None else 0.0
         calls = _total(self.metrics.calls)
-        writes = _total(self.metrics.status_writes, skip_outcome="unchanged")
+        writes = _total(self.metrics.status_writes, skip_outcomes=("unchanged", "not_leader"))
         logger.info(
             "drs-operator stopped after %s: %d DrsJobs known, %d batch-detail calls, "
             "%d status patches sent",

@@ -3,11 +3,13 @@
 The one module of the engine that talks to the Kubernetes API: it reads
 credentials Secrets by name, merge-patches the ``/status`` subresource of
 DrsJobs, posts Events, answers the start-up check (``/version`` and the
-DrsJob API group's discovery), and lists the names of DrsJobs (for
+DrsJob API group's discovery), lists the names of DrsJobs (for
 :class:`drs_operator.handlers.Relists`: after kopf's watch starts over, and
-every ten minutes); kopf, in :mod:`drs_operator.handlers`, watches DrsJobs;
-``drs-operator get`` lists them with the ``kubernetes`` package's
-synchronous client. It is async (httpx) and configured by
+every ten minutes), and reads, creates and replaces the
+``coordination.k8s.io/v1`` Lease of leader election; kopf, in
+:mod:`drs_operator.handlers`, watches DrsJobs; ``drs-operator get`` lists
+them with the ``kubernetes`` package's synchronous client. It is async
+(httpx) and configured by
 :func:`drs_operator.engine.kubeconfig.load`, the same choice of cluster and
 identity as kopf's login and ``drs-operator get``. A token that can expire
 (exec plugins, OIDC) is refreshed through the ``kubernetes`` package's hook
@@ -17,6 +19,11 @@ Errors: :class:`KubeError` with the HTTP status and the API's ``reason``
 (without an answer: ``cause``, e.g. ``connection refused``); a 404 on a read
 or a status patch is answered with ``None`` (the object is gone), not an
 error. Secret contents never reach a log line or an error.
+A 409 on a Lease's create or replace (someone else created or changed it
+first) is a :class:`KubeError` with ``status`` 409. Every request carries
+the User-Agent ``drs-operator/<version>``, followed by the process's
+leader-election identity when it has one (API server audit logs then say
+which replica sent what).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from drs_operator import GROUP, PLURAL, VERSION
+from drs_operator import GROUP, PLURAL, VERSION, __version__
 from drs_operator.drs.causes import network_cause
 from drs_operator.engine.kubeconfig import load as load_kubeconfig
 
@@ -42,6 +49,7 @@ MERGE_PATCH = "application/merge-patch+json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 TOKEN_REFRESH_INTERVAL = 60.0  # seconds between runs of the kubeconfig's token hook
 LIST_PAGE = 500  # DrsJobs per page when listing
+USER_AGENT = f"drs-operator/{__version__}"
 
 
 class KubeError(Exception):
@@ -77,6 +85,11 @@ def drsjob_path(namespace: str | None, name: str | None = None, *, status: bool 
     return base
 
 
+def lease_path(namespace: str, name: str | None = None) -> str:
+    base = f"/apis/coordination.k8s.io/v1/namespaces/{_quote(namespace)}/leases"
+    return base if name is None else f"{base}/{_quote(name)}"
+
+
 def bearer_header(configuration: Any) -> str | None:
     """The Authorization header value (kubernetes >= 36 keeps it under BearerToken)."""
     value = configuration.get_api_key_with_prefix(
@@ -97,8 +110,10 @@ class KubeApi:
         default_namespace: str = "default",
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        identity: str | None = None,
     ) -> None:
         self.server = server.rstrip("/")
+        self.user_agent = f"{USER_AGENT} ({identity})" if identity else USER_AGENT
         self.default_namespace = default_namespace
         self._token = token
         self._token_refresher = token_refresher
@@ -119,9 +134,14 @@ class KubeApi:
 
     @classmethod
     def from_environment(
-        cls, *, kubeconfig: str | None = None, context: str | None = None
+        cls,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        identity: str | None = None,
     ) -> KubeApi:
-        """A client for the cluster :func:`drs_operator.engine.kubeconfig.load` chooses."""
+        """A client for the cluster :func:`drs_operator.engine.kubeconfig.load` chooses
+        (``identity``: the leader-election identity, shown in the User-Agent)."""
         loaded = load_kubeconfig(kubeconfig, context=context)
         configuration = loaded.configuration
         verify: bool | ssl.SSLContext = True
@@ -138,6 +158,7 @@ class KubeApi:
             cert=cert,
             token=bearer_header(configuration),
             default_namespace=loaded.namespace,
+            identity=identity,
         )
         if configuration.refresh_api_key_hook is not None:
             api._token_refresher = (configuration.refresh_api_key_hook, configuration)
@@ -177,7 +198,7 @@ class KubeApi:
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         self._refresh_token()
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         if self._token:
             headers["Authorization"] = self._token
         headers.update(extra or {})
@@ -275,16 +296,18 @@ class KubeApi:
         )
 
     async def list_drsjob_keys(
-        self, namespace: str | None
+        self, namespace: str | None, *, selector: str = ""
     ) -> tuple[set[tuple[str, str]], int | None]:
         """The (namespace, name) of every DrsJob in ``namespace`` (None: all namespaces)
-        and the list's resourceVersion (an int; None when it is not one).
+        that the label ``selector`` selects (empty: every one), and the list's
+        resourceVersion (an int; None when it is not one).
 
         Pages of :data:`LIST_PAGE` objects' metadata (:data:`METADATA_LIST`), one
         consistent snapshot; only names are kept.
         """
         names: set[tuple[str, str]] = set()
-        params: dict[str, str] = {"limit": str(LIST_PAGE)}
+        selected = {"labelSelector": selector} if selector else {}
+        params: dict[str, str] = {"limit": str(LIST_PAGE), **selected}
         version: int | None = None
         while True:
             page = (
@@ -304,9 +327,38 @@ class KubeApi:
                     version = None
             if not meta.get("continue"):
                 return names, version
-            params = {"limit": str(LIST_PAGE), "continue": str(meta["continue"])}
+            params = {"limit": str(LIST_PAGE), "continue": str(meta["continue"]), **selected}
 
     async def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
         await self._request(
             "POST", f"/api/v1/namespaces/{_quote(namespace)}/events", json=dict(event)
         )
+
+    # -- leader election (coordination.k8s.io/v1 Leases) -------------------------------------
+
+    async def get_lease(
+        self, namespace: str, name: str, *, timeout: float | None = None
+    ) -> dict[str, Any] | None:
+        """The Lease, or None when it does not exist."""
+        return await self._request(
+            "GET", lease_path(namespace, name), allow_404=True, timeout=timeout
+        )
+
+    async def create_lease(
+        self, namespace: str, lease: Mapping[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Create a Lease; a KubeError with status 409 when it exists already."""
+        created = await self._request(
+            "POST", lease_path(namespace), json=dict(lease), timeout=timeout
+        )
+        return created or {}
+
+    async def replace_lease(
+        self, namespace: str, name: str, lease: Mapping[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Replace a Lease (PUT) at the ``metadata.resourceVersion`` it carries; a KubeError
+        with status 409 when the Lease changed since (someone else wrote it first)."""
+        replaced = await self._request(
+            "PUT", lease_path(namespace, name), json=dict(lease), timeout=timeout
+        )
+        return replaced or {}

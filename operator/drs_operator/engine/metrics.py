@@ -117,7 +117,8 @@ DEFINITIONS: tuple[MetricDef, ...] = (
     MetricDef(
         "status_writes", PREFIX + "status_writes", "counter", "status patches by outcome",
         {"outcome": "`written`, `unchanged` (nothing to write: no request), `error` "
-         "(refused, e.g. 403), `gone` (the DrsJob was deleted)"},
+         "(refused, e.g. 403), `gone` (the DrsJob was deleted), `not_leader` (leadership "
+         "was lost before the patch was sent: no request)"},
         meaning="Status patches; `error` means the operator cannot write (RBAC, API server).",
         example=f'rate({PREFIX}status_writes_total{{outcome="error"}}[5m])',
     ),
@@ -149,24 +150,43 @@ DEFINITIONS: tuple[MetricDef, ...] = (
     MetricDef(
         "", PREFIX + "drsjobs", "gauge", "DrsJobs by phase",
         {"phase": ", ".join(f"`{p}`" for p in PHASES) + " (`None`: no status yet)"},
-        meaning="Counted at scrape time from the operator's index.",
+        meaning="Counted at scrape time from the operator's index, by the leader (a standby "
+        "reports 0, so a sum over replicas and shards counts each DrsJob once).",
         example=f'{PREFIX}drsjobs{{phase="Failed"}}',
     ),
     MetricDef(
         "", PREFIX + "drsjobs_conditions", "gauge", "DrsJobs by condition type and status",
         {"type": ", ".join(f"`{t}`" for t in CONDITION_TYPES),
          "status": "`True`, `False`, `Unknown`"},
-        meaning="Counted at scrape time; `Synced` `False` counts DrsJobs whose last refresh "
-        "failed, `Stalled` `True` those whose task failed or does not exist.",
+        meaning="Counted at scrape time, by the leader; `Synced` `False` counts DrsJobs whose "
+        "last refresh failed, `Stalled` `True` those whose task failed or does not exist.",
         example=f'{PREFIX}drsjobs_conditions{{type="Synced",status="False"}}',
     ),
     MetricDef(
         "", PREFIX + "drsjobs_drift", "gauge",
         "DrsJobs by drift state (None: nothing declared in spec.expect)",
         {"state": ", ".join(f"`{s}`" for s in DRIFT_STATES) + ", `None`"},
-        meaning="Counted at scrape time; `Modified` and `Deleted` count the DrsJobs whose task "
-        "is not what their `spec.expect` declares.",
+        meaning="Counted at scrape time, by the leader; `Modified` and `Deleted` count the "
+        "DrsJobs whose task is not what their `spec.expect` declares.",
         example=f'sum({PREFIX}drsjobs_drift{{state=~"Modified|Deleted"}})',
+    ),
+    MetricDef(
+        "leader", PREFIX + "leader", "gauge",
+        "1 while this process is the leader (calls DRS and writes), 0 on a standby",
+        {"lease": "the Lease's name (one per shard; empty with leader election off)"},
+        meaning="With leader election (`--leader-election`, on in the Helm chart) exactly one "
+        "replica per Lease reports 1; with it off, every process does. The series' pod label "
+        "says which replica leads.",
+        example=f"sum by (lease) ({PREFIX}leader)",
+    ),
+    MetricDef(
+        "leader_transitions", PREFIX + "leader_transitions", "counter",
+        "changes of this process's leadership: gained, lost, released",
+        {"change": "`gained` (acquired the Lease), `lost` (could not renew it before the "
+         "renew deadline, or saw another holder), `released` (on shutdown)"},
+        meaning="`lost` means the Kubernetes API did not answer the leader in time (or two "
+        "replicas competed); each loss is followed by a takeover by another replica.",
+        example=f'increase({PREFIX}leader_transitions_total{{change="lost"}}[1h])',
     ),
 )  # fmt: skip
 
@@ -228,6 +248,8 @@ class Metrics:
     jobs_refreshed: PCounter
     refresh_lag: Gauge
     last_pass: Gauge
+    leader: Gauge
+    leader_transitions: PCounter
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()

@@ -22,7 +22,9 @@ backoffs, how long paused); each backoff in between is a DEBUG line.
 
 Every call waits for its connection's pacer (rate limit and backoff) first,
 unless the caller already did, then holds one of ``concurrency`` shared slots
-for the HTTP call alone.
+for the HTTP call alone. Right before each HTTP call the ``gate`` is asked
+(leader election: only the leader calls DRS); when it says no,
+:class:`NotLeading` is raised and the batch is abandoned, unanswered.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from drs_operator.domain import observations as facts
@@ -48,18 +50,30 @@ from drs_operator.engine.connections import Connection, Connections, Trouble
 from drs_operator.engine.logs import fields
 from drs_operator.engine.metrics import Metrics, bounded_code
 
-__all__ = ["SUSTAINED", "Querier"]
+__all__ = ["SUSTAINED", "NotLeading", "Querier"]
 
 logger = logging.getLogger(__name__)
 
 SUSTAINED = 2  # consecutive throttles after which a connection counts as throttled
 
 
+class NotLeading(Exception):
+    """This process may not call DRS now (it is not the leader): nothing was sent."""
+
+
 class Querier:
-    def __init__(self, *, connections: Connections, metrics: Metrics, concurrency: int) -> None:
+    def __init__(
+        self,
+        *,
+        connections: Connections,
+        metrics: Metrics,
+        concurrency: int,
+        gate: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._connections = connections
         self._metrics = metrics
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._gate = gate
 
     async def query(
         self, connection: Connection, ids: Sequence[str], *, paced: bool = False
@@ -77,6 +91,8 @@ class Querier:
                 await connection.pacer.acquire()
             try:
                 async with self._semaphore:
+                    if not self._gate():
+                        raise NotLeading
                     result = await connection.client.batch_detail(ids)
             except DrsThrottledError as exc:
                 self._metrics.throttled.labels(bounded_code(exc.code)).inc()

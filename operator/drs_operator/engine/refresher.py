@@ -49,6 +49,13 @@ Each batch's calls and their failure handling (throttling, isolating bad
 IDs, re-asking unanswered ones, auth errors, backoff) are
 :class:`drs_operator.engine.querying.Querier`'s; the IDs found missing are
 remembered here and put in batches of their own.
+
+Leader election: the ``gate`` (:meth:`drs_operator.engine.leader.Leadership.is_leader`)
+says whether this process may act. While it says no (a standby, or a leader
+past its renew deadline) the loop keeps ticking (liveness) but takes no job,
+resolves no credentials and makes no call; a batch under way when it closes
+makes no further call, and its answers are dropped unwritten (its jobs are
+put back: the new leader refreshes them).
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ from drs_operator.domain.observations import (
 from drs_operator.engine.connections import Connection, Connections
 from drs_operator.engine.logs import fields, job_fields
 from drs_operator.engine.metrics import Metrics
-from drs_operator.engine.querying import Querier
+from drs_operator.engine.querying import NotLeading, Querier
 from drs_operator.engine.registry import JobRecord, Registry
 from drs_operator.engine.settings import Settings
 from drs_operator.engine.writer import Pending, StatusWriter
@@ -101,7 +108,9 @@ class Refresher:
         metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        gate: Callable[[], bool] = lambda: True,
     ) -> None:
+        self._gate = gate
         self._registry = registry
         self._connections = connections
         self._writer = writer
@@ -113,6 +122,7 @@ class Refresher:
             connections=connections,
             metrics=metrics,
             concurrency=settings.batching.max_concurrency,
+            gate=gate,
         )
         self._batch_slots = asyncio.Semaphore(
             settings.batching.max_concurrency
@@ -133,13 +143,16 @@ class Refresher:
         tick = self._settings.cadence.tick
         last_sweep = self._clock()
         while not stop.is_set():
+            leading = self._gate()
             try:
-                await self.refresh_once()
+                if leading:
+                    await self.refresh_once()
             except Exception:  # a bug must not stop refreshing for everyone
                 logger.exception("Refresher pass failed")
             self.last_pass = self._clock()
             self._metrics.last_pass.set(time.time())
-            self._metrics.refresh_lag.set(self._registry.oldest_due_age())
+            # A standby refreshes nothing: no lag of its own to report.
+            self._metrics.refresh_lag.set(self._registry.oldest_due_age() if leading else 0.0)
             if self._clock() - last_sweep > 60:
                 last_sweep = self._clock()
                 await self._connections.sweep()
@@ -185,6 +198,8 @@ class Refresher:
     # -- one pass ----------------------------------------------------------------------------
 
     async def refresh_once(self) -> None:
+        if not self._gate():  # not the leader: another process refreshes
+            return
         cadence = self._settings.cadence
         await self._reevaluate()
         records = self._registry.take_due(lead=cadence.lead, limit=self._room)
@@ -356,6 +371,9 @@ class Refresher:
         try:
             try:
                 observations = await self._querier.query(connection, batch.job_ids, paced=True)
+            except NotLeading:
+                self._abandon(batch, targets)
+                return
             except Exception as exc:  # never leave jobs in flight forever
                 key = connection.key
                 logger.exception(
@@ -365,6 +383,9 @@ class Refresher:
                     extra=fields(endpoint=key.endpoint, projectId=key.project_id),
                 )
                 observations = dict.fromkeys(batch.job_ids, facts.internal_error(exc))
+            if not self._gate():  # leadership ended during the call: write nothing
+                self._abandon(batch, targets)
+                return
             writes: list[Coroutine[Any, Any, None]] = []
             for job_id in batch.job_ids:
                 observation = observations.get(job_id) or facts.no_answer()
@@ -391,6 +412,12 @@ class Refresher:
                 await asyncio.gather(*writes)
         finally:
             self._batch_slots.release()
+
+    def _abandon(self, batch: Batch[ConnectionKey], targets: dict[Target, list[JobRecord]]) -> None:
+        """Put a batch's jobs back unrefreshed (this process stopped leading)."""
+        for job_id in batch.job_ids:
+            for record in targets.get((batch.connection, job_id), ()):
+                self._registry.put_back(record)
 
     async def _write(
         self,

@@ -28,8 +28,10 @@ from typing import Any, Final
 from drs_operator.domain.cadence import CadenceSettings
 from drs_operator.domain.endpoint_policy import EndpointPolicy, parse_patterns
 from drs_operator.domain.formats import format_duration, is_dns1123_subdomain, parse_duration
+from drs_operator.domain.selectors import parse_selector
 
 ENV_PREFIX = "DRS_OPERATOR_"
+RETRY_JITTER = 1.2  # a standby waits retry_period x [1, 1.2) between attempts (client-go's)
 
 
 def parse_seconds(text: str | float | int) -> float:
@@ -49,6 +51,8 @@ class WatchingSettings:
     namespaces: tuple[str, ...] = ()  # empty with clusterwide=False means the current namespace
     clusterwide: bool = False
     default_credentials: str = "drs-credentials"  # Secret name when spec.credentialsRef is unset
+    # A label selector (text form, checked): only the DrsJobs it selects are watched (sharding).
+    selector: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,24 @@ class ServingSettings:
 
 
 @dataclass(frozen=True)
+class ElectionSettings:
+    """Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics.
+
+    Only the leader calls DRS and writes; it renews the Lease every
+    ``retry_period`` and stops at once when it could not renew for
+    ``renew_deadline``; a standby takes the Lease over ``lease_duration``
+    after it last saw it change (or at once when it was released).
+    """
+
+    enabled: bool = False  # off for `run` by default; the Helm chart turns it on
+    lease_name: str = "drs-operator"
+    lease_namespace: str | None = None  # None: the operator's own (the pod's or context's)
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     watching: WatchingSettings = field(default_factory=WatchingSettings)
     batching: BatchingSettings = field(default_factory=BatchingSettings)
@@ -112,6 +134,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     writing: WritingSettings = field(default_factory=WritingSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
+    election: ElectionSettings = field(default_factory=ElectionSettings)
 
 
 @dataclass(frozen=True)
@@ -276,6 +299,14 @@ OPTIONS: tuple[Option, ...] = (
            "log level; debug adds one line per DRS call"),
     Option("log-format", "serving", "log_format", _choice("text", "json"),
            "log format: text, or one JSON object per line"),
+    Option("lease-duration", "election", "lease_duration", _DURATION,
+           "leader election: how long a standby waits after the Lease last changed "
+           "before it takes the Lease over"),
+    Option("renew-deadline", "election", "renew_deadline", _DURATION,
+           "leader election: the leader stops calling DRS and writing when it could "
+           "not renew the Lease for this long"),
+    Option("retry-period", "election", "retry_period", _DURATION,
+           "leader election: how often the leader renews and a standby tries to acquire"),
 )  # fmt: skip
 
 
@@ -330,6 +361,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"{option.help}{f'; {limits}' if limits else ''} "
             f"(default {show_default(option)}; env {env_name(option.flag)})",
         )
+    _add_placement_arguments(parser)
+
+
+def _add_placement_arguments(parser: argparse.ArgumentParser) -> None:
+    """Leader election on/off, its Lease, and the sharding selector."""
+    parser.add_argument(
+        "--leader-election",
+        dest="leader_election",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="only the holder of a coordination.k8s.io/v1 Lease calls DRS and writes; "
+        "others stand by (env DRS_OPERATOR_LEADER_ELECTION=true; default off, "
+        "on in the Helm chart)",
+    )
+    parser.add_argument(
+        "--lease-name",
+        dest="lease_name",
+        default=None,
+        metavar="NAME",
+        help=f"the Lease's name (env {ENV_PREFIX}LEASE_NAME; default "
+        f"{ElectionSettings.lease_name})",
+    )
+    parser.add_argument(
+        "--lease-namespace",
+        dest="lease_namespace",
+        default=None,
+        metavar="NS",
+        help=f"the Lease's namespace (env {ENV_PREFIX}LEASE_NAMESPACE; default the "
+        "operator's own: the pod's, else the kubeconfig context's)",
+    )
+    parser.add_argument(
+        "--selector",
+        dest="selector",
+        default=None,
+        metavar="SELECTOR",
+        help="watch only the DrsJobs this label selector selects (sharding), e.g. "
+        f"'drs.operators.dev/shard=a' or '!drs.operators.dev/shard' (env {ENV_PREFIX}SELECTOR)",
+    )
 
 
 _DEFAULTS: dict[str, Any] = {
@@ -340,6 +409,7 @@ _DEFAULTS: dict[str, Any] = {
     "http": HttpSettings(),
     "writing": WritingSettings(),
     "serving": ServingSettings(),
+    "election": ElectionSettings(),
 }
 
 
@@ -387,10 +457,65 @@ def from_sources(
     groups["watching"]["namespaces"] = tuple(namespaces or ())
     groups["watching"]["clusterwide"] = bool(clusterwide)
 
+    _placement(args, env, groups)
+
     built = {
         name: dataclasses.replace(_DEFAULTS[name], **values) for name, values in groups.items()
     }
     settings = Settings(**built)
     if settings.backoff.maximum < settings.backoff.initial:
         raise SettingsError("--backoff-max must not be below --backoff-initial")
+    _check_election(settings.election)
     return settings
+
+
+def _placement(
+    args: argparse.Namespace | None, env: Mapping[str, str], groups: dict[str, dict[str, Any]]
+) -> None:
+    """Leader election, its Lease and the selector: from the flags, else the environment."""
+
+    def given(attr: str, variable: str) -> tuple[str | None, str]:
+        value = getattr(args, attr, None) if args else None
+        if value is not None:
+            return value, "--" + attr.replace("_", "-")
+        if env.get(ENV_PREFIX + variable):
+            return env[ENV_PREFIX + variable], ENV_PREFIX + variable
+        return None, ""
+
+    enabled = getattr(args, "leader_election", None) if args else None
+    if enabled is None and env.get(f"{ENV_PREFIX}LEADER_ELECTION"):
+        text = env[f"{ENV_PREFIX}LEADER_ELECTION"].strip().lower()
+        if text not in {"1", "true", "yes", "0", "false", "no"}:
+            raise SettingsError(f"{ENV_PREFIX}LEADER_ELECTION: must be true or false, got {text!r}")
+        enabled = text in {"1", "true", "yes"}
+    if enabled is not None:
+        groups["election"]["enabled"] = bool(enabled)
+    name, source = given("lease_name", "LEASE_NAME")
+    if name is not None:
+        if not is_dns1123_subdomain(name):
+            raise SettingsError(f"{source}: not a valid Kubernetes name: {name!r}")
+        groups["election"]["lease_name"] = name
+    namespace, source = given("lease_namespace", "LEASE_NAMESPACE")
+    if namespace is not None:
+        if not is_dns1123_subdomain(namespace) or "." in namespace or len(namespace) > 63:
+            raise SettingsError(f"{source}: not a valid namespace name: {namespace!r}")
+        groups["election"]["lease_namespace"] = namespace
+    selector, source = given("selector", "SELECTOR")
+    if selector is not None:
+        try:
+            groups["watching"]["selector"] = str(parse_selector(selector))
+        except ValueError as exc:
+            raise SettingsError(f"{source}: not a label selector: {exc}") from None
+
+
+def _check_election(election: ElectionSettings) -> None:
+    """client-go's rules: the Lease outlives the renew deadline, which outlives a retry."""
+    if election.lease_duration < 1:
+        raise SettingsError("--lease-duration must be at least 1s (a Lease counts whole seconds)")
+    if election.renew_deadline >= election.lease_duration:
+        raise SettingsError("--renew-deadline must be below --lease-duration")
+    if election.retry_period * RETRY_JITTER >= election.renew_deadline:
+        raise SettingsError(
+            f"--renew-deadline must be above {RETRY_JITTER:g} x --retry-period "
+            "(a standby's retries are spread by up to that factor)"
+        )

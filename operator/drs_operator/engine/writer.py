@@ -6,7 +6,9 @@ of the API server becomes the job's known status. Then, for each transition
 (taskStatus, Synced), it logs one line (WARNING for a Warning event, else
 INFO) and posts one Event. Writes run with bounded concurrency; a
 DrsJob deleted meanwhile is never written to (its record is marked deleted,
-and a 404 is taken as "gone").
+and a 404 is taken as "gone"). Right before each patch and each Event the
+``gate`` is asked (leader election: only the leader writes); when it says
+no, nothing is sent (``drs_operator_status_writes_total{outcome="not_leader"}``).
 
 Log lines carry the job as fields (:func:`drs_operator.engine.logs.job_fields`:
 namespace, name, jobId) and what changed: ``event`` (the Event's reason),
@@ -137,7 +139,9 @@ class StatusWriter:
         concurrency: int = 8,
         events: bool = True,
         now: Callable[[], datetime] = _utcnow,
+        gate: Callable[[], bool] = lambda: True,
     ) -> None:
+        self._gate = gate
         self._kube = kube
         self._registry = registry
         self._metrics = metrics
@@ -194,6 +198,9 @@ class StatusWriter:
             async with self._semaphore:
                 if record.deleted:
                     return False
+                if not self._gate():  # no longer the leader: another process writes now
+                    self._metrics.status_writes.labels("not_leader").inc()
+                    return False
                 try:
                     obj = await self._kube.patch_status(
                         record.namespace, record.name, pending.patch
@@ -225,7 +232,7 @@ class StatusWriter:
                         message,
                         extra=job_fields(*record.key, job_id_of(record), **extra),
                     )
-                    if self._events:
+                    if self._events and self._gate():
                         await self._post(record, event)
                 return True
         finally:

@@ -2,7 +2,8 @@
 
 ``EmulatedCluster`` serves a small Kubernetes API over HTTP on loopback:
 DrsJobs (``drs.operators.dev/v1alpha1``, with a ``status`` subresource),
-Secrets, Events (core and ``events.k8s.io``), Namespaces and CRDs. kopf and
+Secrets, Events (core and ``events.k8s.io``), Namespaces, CRDs and
+``coordination.k8s.io/v1`` Leases (for leader election). kopf and
 ``kubernetes.client`` talk to it through the kubeconfig from
 :meth:`EmulatedCluster.write_kubeconfig` (plain HTTP, no auth).
 
@@ -20,7 +21,13 @@ because kmock's ``KubernetesEmulator`` lacks what an operator needs:
   ``status``, a write to the object leaves ``status`` alone, create drops it;
 - merge patches follow RFC 7386 (strategic merge patches are treated as merge
   patches), JSON patches (``test`` included) answer 422 when they fail, a
-  ``metadata.resourceVersion`` in a patch or PUT body is checked (409);
+  ``metadata.resourceVersion`` in a patch or PUT body is checked (409), so
+  optimistic concurrency (a Lease's acquire and renew) works as on a real
+  API server;
+- lists and watches honour ``labelSelector`` (every form of the text syntax,
+  :mod:`drs_operator.domain.selectors`); as the API server's watch cache
+  does, an object relabelled into a watch's selection arrives as ADDED and
+  one relabelled out of it leaves as DELETED;
 - lists carry ``kind`` and a real ``resourceVersion``; watches honour
   ``resourceVersion`` (replaying retained events, 410 Expired when too old,
   and for any resourceVersion from before a stop, as after a kube-apiserver
@@ -31,11 +38,12 @@ because kmock's ``KubernetesEmulator`` lacks what an operator needs:
   as kube-apiserver does: unknown fields pruned, defaults set, types,
   patterns, lengths, enums and required fields enforced (422 ``Invalid``
   with one cause per field); the in-process helpers store what they get;
-- every request is recorded in a bounded log (:meth:`requests`) and in exact
-  counters (:meth:`count`), and kmock's own request log is trimmed so that
-  the cost of a request does not grow with the number of earlier requests.
+- every request is recorded, with its client's User-Agent, in a bounded log
+  (:meth:`requests`) and in exact counters (:meth:`count`), and kmock's own
+  request log is trimmed so that the cost of a request does not grow with
+  the number of earlier requests.
 
-Not emulated: label/field selectors, server-side apply, the CRD's CEL rules
+Not emulated: field selectors, server-side apply, the CRD's CEL rules
 (jobId immutability, the refreshInterval minimum), strict field validation
 (400 for unknown fields), Table output (``kubectl get`` cannot list through
 it), admission, namespace existence. All methods must be called from the
@@ -79,6 +87,7 @@ from drs_operator.sandbox.emulator.resources import (
     DRSJOBS,
     EVENTS,
     EVENTS_V1,
+    LEASES,
     NAMESPACES,
     RESOURCES,
     SECRETS,
@@ -99,6 +108,7 @@ __all__ = [
     "EVENTS",
     "EVENTS_V1",
     "KMOCK_LOG_LIMIT",
+    "LEASES",
     "NAMESPACES",
     "RESOURCES",
     "SECRETS",

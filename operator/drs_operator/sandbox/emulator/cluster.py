@@ -233,11 +233,13 @@ class EmulatedCluster:
         name: str | None = None,
         subresource: str | EllipsisType | None = ...,
         writes_only: bool = False,
+        user_agent: str | None = None,
     ) -> builtins.list[RecordedRequest]:
         """Recorded requests (the last ``log_limit``), oldest first, filtered.
 
         ``resource`` is the plural (``"drsjobs"``); ``subresource=None`` means
-        "not a subresource request", ``...`` (the default) means any.
+        "not a subresource request", ``...`` (the default) means any;
+        ``user_agent`` keeps the requests whose User-Agent starts with it.
         """
         return self.log.select(
             method=method,
@@ -246,6 +248,7 @@ class EmulatedCluster:
             name=name,
             subresource=subresource,
             writes_only=writes_only,
+            user_agent=user_agent,
         )
 
     def count(

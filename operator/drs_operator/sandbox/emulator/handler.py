@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
+from drs_operator.domain.selectors import Selector, parse_selector
 from drs_operator.sandbox.emulator.request_log import RecordedRequest, RequestLog
 from drs_operator.sandbox.emulator.resources import RESOURCES, ApiError, Obj, ResourceSpec
 from drs_operator.sandbox.emulator.store import Store
@@ -37,6 +38,14 @@ KMOCK_LOG_LIMIT = 64  # requests kept in kmock's own log (it scans it for slicin
 BOOKMARK_INTERVAL = 30.0  # seconds between watch bookmarks when the client allows them
 _DISCONNECT_POLL = 1.0  # how often an idle watch checks whether its client went away
 _VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A request header, whatever the case of its name."""
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == name.lower():
+            return str(value)
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -186,6 +195,7 @@ def handler_class() -> type[Any]:
                 namespace=request.namespace,
                 name=request.name,
                 subresource=request.subresource,
+                user_agent=_header(request.headers, "User-Agent"),
             )
             self.log.record(entry)
             return entry
@@ -222,8 +232,21 @@ def handler_class() -> type[Any]:
             r = request.resource
             return self.store.spec_for(r.group, r.version, r.plural)
 
+        @staticmethod
+        def _selector(request: Any) -> Selector | None:
+            """The request's ``labelSelector`` (400 when it does not parse)."""
+            text = request.params.get("labelSelector")
+            if not text:
+                return None
+            try:
+                return parse_selector(text)
+            except ValueError as exc:
+                raise ApiError(400, "BadRequest", f"unable to parse requirement: {exc}") from None
+
         def _serve_list(self, request: Any) -> Obj:
-            return self.store.list_body(self._spec(request), request.namespace)
+            return self.store.list_body(
+                self._spec(request), request.namespace, self._selector(request)
+            )
 
         def _serve_fetch(self, request: Any) -> Obj:
             if request.subresource not in (None, "status"):
@@ -268,7 +291,9 @@ def handler_class() -> type[Any]:
             since = None if initial else params.get("resourceVersion")
             bookmarks = params.get("allowWatchBookmarks") == "true"
             timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
-            watch, replay = self.store.open_watch(spec, request.namespace, since)
+            watch, replay = self.store.open_watch(
+                spec, request.namespace, since, self._selector(request)
+            )
             loop = asyncio.get_running_loop()
             deadline = None if timeout is None else loop.time() + timeout
             raw = request._raw_request

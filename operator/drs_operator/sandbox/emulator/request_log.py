@@ -33,6 +33,7 @@ class RecordedRequest:
     name: str | None
     subresource: str | None
     status: int | None = None
+    user_agent: str | None = None  # the client's User-Agent header (who sent it)
 
     @property
     def is_write(self) -> bool:
@@ -72,11 +73,13 @@ class RequestLog:
         name: str | None = None,
         subresource: str | EllipsisType | None = ...,
         writes_only: bool = False,
+        user_agent: str | None = None,
     ) -> list[RecordedRequest]:
         return [
             e
             for e in self._entries
-            if (method is None or e.method == method.upper())
+            if (user_agent is None or (e.user_agent or "").startswith(user_agent))
+            and (method is None or e.method == method.upper())
             and (resource is None or e.resource == resource)
             and (namespace is None or e.namespace == namespace)
             and (name is None or e.name == name)

@@ -2,7 +2,8 @@
 
 :class:`ResourceSpec` describes one served resource (group, version, plural,
 kind, scope, discovery information); :data:`RESOURCES` is the table of all of
-them (DrsJobs, Secrets, core and ``events.k8s.io`` Events, Namespaces, CRDs),
+them (DrsJobs, Secrets, core and ``events.k8s.io`` Events, Namespaces, CRDs,
+``coordination.k8s.io`` Leases),
 :data:`ALIASES` the short names the in-process helpers accept, and
 :func:`resolve` turns either form into a spec. :class:`ApiError` is a
 Kubernetes API error rendered as a ``Status`` object.
@@ -19,6 +20,7 @@ __all__ = [
     "DRSJOBS",
     "EVENTS",
     "EVENTS_V1",
+    "LEASES",
     "NAMESPACES",
     "RESOURCES",
     "SECRETS",
@@ -80,7 +82,16 @@ CRDS = ResourceSpec(
     "CustomResourceDefinition",
     namespaced=False,
 )
-RESOURCES: tuple[ResourceSpec, ...] = (DRSJOBS, SECRETS, EVENTS, EVENTS_V1, NAMESPACES, CRDS)
+LEASES = ResourceSpec("coordination.k8s.io", "v1", "leases", "Lease", namespaced=True)
+RESOURCES: tuple[ResourceSpec, ...] = (
+    DRSJOBS,
+    SECRETS,
+    EVENTS,
+    EVENTS_V1,
+    NAMESPACES,
+    CRDS,
+    LEASES,
+)
 
 # Short names accepted by the in-process helpers, besides "group/version/plural".
 ALIASES: dict[str, ResourceSpec] = {
@@ -89,6 +100,7 @@ ALIASES: dict[str, ResourceSpec] = {
     "events": EVENTS,
     "namespaces": NAMESPACES,
     "customresourcedefinitions": CRDS,
+    "leases": LEASES,
 }
 
 

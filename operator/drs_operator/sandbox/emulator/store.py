@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from drs_operator.domain.selectors import Selector
 from drs_operator.sandbox.emulator.patches import json_patch, merge_patch
 from drs_operator.sandbox.emulator.resources import RESOURCES, SECRETS, ApiError, Obj, ResourceSpec
 from drs_operator.sandbox.emulator.validation import admit, defaulted
@@ -61,14 +62,51 @@ def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
 _Key = tuple[tuple[str, str, str], str | None, str]
 
 
+def _labels(obj: Obj | None) -> Mapping[str, str]:
+    return ((obj or {}).get("metadata") or {}).get("labels") or {}
+
+
+def _selected(selector: Selector | None, objects: list[Obj]) -> list[Obj]:
+    if not selector:
+        return objects
+    return [obj for obj in objects if selector.matches(_labels(obj))]
+
+
 @dataclass(eq=False)
 class _Watch:
     spec: ResourceSpec
     namespace: str | None
+    selector: Selector | None = None
     queue: asyncio.Queue[Obj | None] = field(default_factory=asyncio.Queue)
 
     def sees(self, spec: ResourceSpec, namespace: str | None) -> bool:
         return spec is self.spec and (self.namespace is None or self.namespace == namespace)
+
+    def view(self, event: Obj, old: Obj | None) -> Obj | None:
+        """The event as this watch's label selector shows it, or None (not shown).
+
+        As the API server's watch cache does: an object that starts matching
+        arrives as ADDED, one that stops matching leaves as DELETED (with its
+        previous content and the event's resourceVersion), and changes of an
+        object that matches neither before nor after are not shown.
+        """
+        if not self.selector:
+            return event
+        obj = event["object"]
+        if event["type"] == "DELETED":
+            return event if self.selector.matches(_labels(obj)) else None
+        now = self.selector.matches(_labels(obj))
+        before = old is not None and self.selector.matches(_labels(old))
+        if now and not before:
+            return {"type": "ADDED", "object": obj}
+        if now:
+            return event
+        if before:
+            assert old is not None
+            version = obj["metadata"]["resourceVersion"]
+            gone = dict(old, metadata=dict(old["metadata"], resourceVersion=version))
+            return {"type": "DELETED", "object": gone}
+        return None
 
 
 class Store:
@@ -82,7 +120,8 @@ class Store:
         self._specs = {spec.key: spec for spec in RESOURCES}
         self._objects: dict[_Key, Obj] = {}
         self._rv = 0
-        self._history: collections.deque[tuple[int, ResourceSpec, str | None, Obj]] = (
+        # (resourceVersion, resource, namespace, event, the object before the event)
+        self._history: collections.deque[tuple[int, ResourceSpec, str | None, Obj, Obj | None]] = (
             collections.deque(maxlen=history_limit)
         )
         self._history_floor = 0  # events with a resourceVersion up to this are forgotten
@@ -113,19 +152,27 @@ class Store:
     def find(self, spec: ResourceSpec, namespace: str | None, name: str) -> Obj | None:
         return self._objects.get((spec.key, self._ns(spec, namespace), name))
 
-    def objects(self, spec: ResourceSpec, namespace: str | None) -> list[Obj]:
-        return [
-            obj
-            for (key, ns, _), obj in self._objects.items()
-            if key == spec.key and (namespace is None or ns == namespace)
-        ]
+    def objects(
+        self, spec: ResourceSpec, namespace: str | None, selector: Selector | None = None
+    ) -> list[Obj]:
+        """The objects of a resource (in a namespace), those the label selector selects."""
+        return _selected(
+            selector,
+            [
+                obj
+                for (key, ns, _), obj in self._objects.items()
+                if key == spec.key and (namespace is None or ns == namespace)
+            ],
+        )
 
-    def list_body(self, spec: ResourceSpec, namespace: str | None) -> Obj:
+    def list_body(
+        self, spec: ResourceSpec, namespace: str | None, selector: Selector | None = None
+    ) -> Obj:
         return {
             "apiVersion": spec.api_version,
             "kind": f"{spec.kind}List",
             "metadata": {"resourceVersion": str(self._rv)},
-            "items": self.objects(spec, namespace),
+            "items": self.objects(spec, namespace, selector),
         }
 
     # -- writing ---------------------------------------------------------------------------------
@@ -245,19 +292,27 @@ class Store:
     # -- watching --------------------------------------------------------------------------------
 
     def open_watch(
-        self, spec: ResourceSpec, namespace: str | None, since: str | None
+        self,
+        spec: ResourceSpec,
+        namespace: str | None,
+        since: str | None,
+        selector: Selector | None = None,
     ) -> tuple[_Watch, list[Obj]]:
         """Register a watch; return it with the events to replay first.
 
         Registration and the replay are computed without yielding, so no event
         falls between them. The replay is either every current object as
         ADDED (no ``since``) or the retained events newer than ``since``; an
-        ERROR 410 event ends the replay when ``since`` is too old.
+        ERROR 410 event ends the replay when ``since`` is too old. With a label
+        ``selector``, only the objects it selects are shown, and objects that
+        start or stop matching arrive as ADDED or leave as DELETED.
         """
-        watch = _Watch(spec, namespace)
+        watch = _Watch(spec, namespace, selector)
         replay: list[Obj]
         if since in (None, "", "0"):
-            replay = [{"type": "ADDED", "object": o} for o in self.objects(spec, namespace)]
+            replay = [
+                {"type": "ADDED", "object": o} for o in self.objects(spec, namespace, selector)
+            ]
         else:
             try:
                 start = int(str(since))
@@ -267,7 +322,9 @@ class Store:
                 gone = ApiError(410, "Expired", f"too old resource version: {since} ({self._rv})")
                 return watch, [{"type": "ERROR", "object": gone.status()}]
             replay = [
-                event for rv, s, ns, event in self._history if rv > start and watch.sees(s, ns)
+                shown
+                for rv, s, ns, event, old in self._history
+                if rv > start and watch.sees(s, ns) and (shown := watch.view(event, old))
             ]
         self._watches.add(watch)
         return watch, replay
@@ -349,8 +406,9 @@ class Store:
     def _store(self, spec: ResourceSpec, key: _Key, obj: Obj, kind: str) -> Obj:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
+        old = self._objects.get(key)
         self._objects[key] = obj
-        self._emit(spec, key[1], {"type": kind, "object": obj})
+        self._emit(spec, key[1], {"type": kind, "object": obj}, old)
         return obj
 
     def _remove(self, spec: ResourceSpec, key: _Key, last: Obj) -> Obj:
@@ -361,10 +419,12 @@ class Store:
         self._emit(spec, key[1], {"type": "DELETED", "object": gone})
         return gone
 
-    def _emit(self, spec: ResourceSpec, namespace: str | None, event: Obj) -> None:
+    def _emit(
+        self, spec: ResourceSpec, namespace: str | None, event: Obj, old: Obj | None = None
+    ) -> None:
         if self._history.maxlen is not None and len(self._history) == self._history.maxlen:
             self._history_floor = self._history[0][0]
-        self._history.append((self._rv, spec, namespace, event))
+        self._history.append((self._rv, spec, namespace, event, old))
         for watch in self._watches:
-            if watch.sees(spec, namespace):
-                watch.queue.put_nowait(event)
+            if watch.sees(spec, namespace) and (shown := watch.view(event, old)) is not None:
+                watch.queue.put_nowait(shown)
