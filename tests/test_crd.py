@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,10 @@ import pytest
 import yaml
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from drs_operator.domain import manifests
+from drs_operator.domain import formats, manifests
 from drs_operator.domain.crd import crd_text, load_crd, printer_columns
 from drs_operator.domain.manifests import _error_path, _is_date_time, to_json_schema
 from drs_operator.domain.printing import Column, find
@@ -155,8 +157,7 @@ def test_date_time_format_is_really_checked() -> None:
     assert _is_date_time("2024-05-01T10:00:00Z")
     assert _is_date_time("2024-05-01T10:00:00.5+08:00")
     assert not _is_date_time("1714557600000")
-    with pytest.raises(ValueError):
-        _is_date_time("2024-13-45T10:00:00Z")
+    assert not _is_date_time("2024-13-45T10:00:00Z")  # the layout, a date out of range
 
 
 # --- samples ------------------------------------------------------------------------------------
@@ -472,3 +473,73 @@ def test_the_offline_check_agrees_with_the_reference_validator(path: Path) -> No
     reference = validate(sample.new)
     offline = manifests.manifest_errors(sample.new)
     assert bool(offline) == bool(reference), (offline, reference)
+
+
+# -- the CRD's patterns and the operator's formats (domain/formats.py) -------------------
+
+_FORMAT_ALPHABET = "az09AZ-_.:/ "
+_FORMAT_EDGES = [
+    "", "a", "a--b", "-a", "a-", "a.b", "ap-southeast-1", "eu-west-101", "cn-north-4",
+    "0c4b8a1f2e3d4c5b6a7980e1f2a3b4c5", "proj_id-1", "proj-1", "Proj", "x" * 64, "x" * 65,
+    "x" * 253, "x" * 254,
+    "9a470239-2308-4bb5-a6bc-1040402fjb21", "9A470239-2308-4bb5-a6bc-1040402fjb21",
+    "5s", "1h30m", "500ms", "1.5m", "5", "s",
+]  # fmt: skip
+
+
+def _crd_accepts(field: Mapping[str, Any], text: str) -> bool:
+    """What the API server's OpenAPI check says of a string field (length, pattern)."""
+    if len(text) < field.get("minLength", 0) or len(text) > field.get("maxLength", len(text)):
+        return False
+    return re.search(field["pattern"], text) is not None
+
+
+def _spec_field(crd: dict[str, Any], path: str) -> Mapping[str, Any]:
+    node = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        formats.parse_duration(text)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("path", "operator_accepts", "equal"),
+    [
+        pytest.param("jobId", formats.is_job_id, True, id="jobId: the same set"),
+        pytest.param("projectId", formats.is_project_id, True, id="projectId: the same set"),
+        pytest.param("region", formats.is_region, True, id="region: the same set (a--b refused)"),
+        pytest.param(
+            "credentialsRef.name", formats.is_dns1123_subdomain, True, id="Secret name: the same"
+        ),
+        pytest.param(
+            "refreshInterval", _is_duration, False, id="refreshInterval: the CRD's within ours"
+        ),
+    ],
+)
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(drawn=st.text(alphabet=_FORMAT_ALPHABET, max_size=70))
+def test_the_crd_and_the_operator_accept_the_same_formats(
+    crd: dict[str, Any],
+    path: str,
+    operator_accepts: Callable[[str], bool],
+    equal: bool,
+    drawn: str,
+) -> None:
+    """Whatever the API server stores, the operator parses (else a valid-looking object
+    turns InvalidSpec), and where the formats are one format the two agree exactly."""
+    field = _spec_field(crd, path)
+    for text in [*_FORMAT_EDGES, drawn]:
+        crd_says, ours = _crd_accepts(field, text), operator_accepts(text)
+        if equal:
+            assert crd_says == ours, (path, text, crd_says, ours)
+        else:
+            assert ours or not crd_says, (path, text, "the CRD accepts what the operator refuses")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from drs_operator.domain.conditions import READY, REASON_NOT_FOUND, STALLED, SYNCED
 from drs_operator.domain.printing import Column, render_table
 
 MIN_EVENTS: Final = 3  # the events block is dropped rather than shown with fewer lines
@@ -271,8 +272,8 @@ class Tracker:
             status = objects[name].get("status") or {}
             reason = status.get("failedReason") or status.get("errorMessage") or ""
             code = f" {status['errorCode']}" if status.get("errorCode") else ""
-            ready = _condition(objects[name], "Ready").get("status", "?")
-            stalled = _condition(objects[name], "Stalled").get("status", "?")
+            ready = _condition(objects[name], READY).get("status", "?")
+            stalled = _condition(objects[name], STALLED).get("status", "?")
             warned = any(
                 e.get("type") == "Warning" and (e.get("involvedObject") or {}).get("name") == name
                 for e in self.events
@@ -307,11 +308,11 @@ class Tracker:
             points.append(f"{len(before)} {noun} failed from the start: {_names(before)}.")
         missing = [
             name for name, obj in objects.items()
-            if _condition(obj, "Synced").get("reason") == "NotFound"
+            if _condition(obj, SYNCED).get("reason") == REASON_NOT_FOUND
         ]  # fmt: skip
         if missing:
             others = [name for name in objects if name not in missing]
-            synced = [n for n in others if _condition(objects[n], "Synced").get("status") == "True"]
+            synced = [n for n in others if _condition(objects[n], SYNCED).get("status") == "True"]
             points.append(
                 f"{_names(missing)} {'names a task' if len(missing) == 1 else 'name tasks'} that "
                 f"does not exist: Synced=False (NotFound); {len(synced)} of the {len(others)} "

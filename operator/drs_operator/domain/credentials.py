@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from drs_operator.domain.conditions import REASON_CREDENTIALS_INVALID, REASON_CREDENTIALS_MISSING
-from drs_operator.domain.formats import is_project_id, is_region
+from drs_operator.domain.formats import PROJECT_ID_RULE, is_project_id, is_region
 from drs_operator.drs.endpoints import url_problem
+from drs_operator.drs.text import has_no_control
 
 __all__ = [
     "KEY_ACCESS_KEY",
@@ -54,7 +55,6 @@ __all__ = [
 ]
 
 _HEADER_SAFE_RE: Final = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII, no spaces
-_NO_CONTROL_RE: Final = re.compile(r"^[^\x00-\x1f\x7f]+$")
 REGION_RULE: Final = "must be lower-case letters and digits in words separated by '-'"
 
 # Secret keys.
@@ -240,7 +240,7 @@ def parse_credentials(
         if key in found and not _HEADER_SAFE_RE.match(found[key]):
             raise _invalid(secret_name, key, "must be visible ASCII without spaces")
     for key in (KEY_SECRET_KEY, KEY_USERNAME, KEY_PASSWORD, KEY_DOMAIN):
-        if key in found and not _NO_CONTROL_RE.match(found[key]):
+        if key in found and not has_no_control(found[key]):
             raise _invalid(secret_name, key, "must not contain control characters")
 
     project = (project_id or "").strip() or found.get(KEY_PROJECT_ID)
@@ -248,9 +248,7 @@ def parse_credentials(
         raise _missing(secret_name, "key projectId missing (and spec.projectId is not set)")
     if not is_project_id(project):
         where = "spec.projectId" if project_id else f"Secret {secret_name}: key projectId"
-        raise CredentialsError(
-            f"{where} must be 1-64 letters, digits, '-' or '_'", reason=REASON_CREDENTIALS_INVALID
-        )
+        raise CredentialsError(f"{where} {PROJECT_ID_RULE}", reason=REASON_CREDENTIALS_INVALID)
 
     region_value = (region or "").strip() or found.get(KEY_REGION)
     if region_value is not None and not is_region(region_value):

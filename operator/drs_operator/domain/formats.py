@@ -30,6 +30,7 @@ __all__ = [
     "DURATION_PATTERN",
     "JOB_ID_PATTERN",
     "PROJECT_ID_PATTERN",
+    "PROJECT_ID_RULE",
     "REGION_PATTERN",
     "format_seconds",
     "is_dns1123_subdomain",
@@ -44,7 +45,8 @@ DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 DNS1123_SUBDOMAIN_PATTERN: Final = (
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
-PROJECT_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+PROJECT_ID_PATTERN: Final = r"^[A-Za-z0-9]{1,64}$"
+PROJECT_ID_RULE: Final = "must be 1-64 letters and digits"
 
 _JOB_ID_RE: Final = re.compile(JOB_ID_PATTERN)
 _DURATION_RE: Final = re.compile(DURATION_PATTERN)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from functools import cache
 from typing import Any, Final
 
 import jsonschema
 
 from drs_operator.domain.crd import load_crd
+from drs_operator.domain.printing import parse_timestamp
 from drs_operator.domain.spec import SpecError, parse_spec
 
 __all__ = ["MIRRORED_RULES", "cel_rules", "manifest_errors", "to_json_schema"]
@@ -37,17 +37,13 @@ MIRRORED_RULES: Final[Mapping[str, str]] = {
     "duration(self) >= duration('5s')": "spec.refreshInterval's minimum (parse_spec)",
 }
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _FORMATS = jsonschema.FormatChecker(formats=())
 
 
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
-    if not _RFC3339.match(value):
-        return False
-    datetime.fromisoformat(value.upper().replace("Z", "+00:00"))  # range check
-    return True
+    return parse_timestamp(value) is not None  # RFC 3339, dates in range
 
 
 _FORMATS.checks("date-time", raises=ValueError)(_is_date_time)

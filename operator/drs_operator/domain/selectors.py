@@ -31,10 +31,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from drs_operator.domain.formats import is_dns1123_subdomain
+
 __all__ = ["Requirement", "Selector", "parse_selector"]
 
 _NAME_RE: Final = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_PREFIX_RE: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _INT_RE: Final = re.compile(r"^-?[0-9]+$")
 # Tokens: operators (longest first), parentheses, commas, and words (keys and values).
 _TOKEN_RE: Final = re.compile(r"\s*(==|!=|=|!|>|<|\(|\)|,|[^\s=!<>(),]+)")
@@ -43,7 +44,7 @@ _SET_OPERATORS: Final = ("in", "notin")
 
 def _check_key(key: str) -> None:
     prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not _PREFIX_RE.match(prefix)):
+    if slash and (not prefix or len(prefix) > 253 or not is_dns1123_subdomain(prefix)):
         raise ValueError(f"label key {key!r}: the prefix must be a DNS-1123 subdomain")
     if len(name) > 63 or not _NAME_RE.match(name):
         raise ValueError(

@@ -19,6 +19,7 @@ from drs_operator.domain.conditions import REASON_INVALID_SPEC
 from drs_operator.domain.credentials import REGION_RULE
 from drs_operator.domain.drift import Expectations, ExpectError, parse_expect
 from drs_operator.domain.formats import (
+    PROJECT_ID_RULE,
     format_seconds,
     is_dns1123_subdomain,
     is_job_id,
@@ -128,7 +129,7 @@ def parse_spec(
 
     project_id = _optional_str(spec, "projectId")
     if project_id is not None and not is_project_id(project_id):
-        raise SpecError("spec.projectId: must be 1-64 letters, digits, '-' or '_'")
+        raise SpecError(f"spec.projectId: {PROJECT_ID_RULE}")
     region = _optional_str(spec, "region")
     if region is not None and not is_region(region):
         raise SpecError(f"spec.region: {REGION_RULE} (e.g. eu-west-101)")

@@ -22,6 +22,8 @@ import re
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
+from drs_operator.drs.text import has_no_control
+
 __all__ = [
     "EU_REGIONS",
     "REGION_PATTERN",
@@ -42,7 +44,6 @@ REGION_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 _REGION_RE = re.compile(REGION_PATTERN)
 _MAX_REGION = 64
 _MAX_URL = 2048
-_NO_CONTROL_RE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 DEFAULT_DOMAIN = "myhuaweicloud.com"
 EU_DOMAIN = "myhuaweicloud.eu"
 EU_REGIONS = frozenset({"eu-west-101"})
@@ -76,7 +77,7 @@ def url_problem(value: str) -> str | None:
     if (
         not isinstance(value, str)
         or len(value) > _MAX_URL
-        or not _NO_CONTROL_RE.match(value)
+        or not has_no_control(value)
         or any(ch.isspace() for ch in value)
     ):
         return "must be an http or https URL without spaces or control characters"

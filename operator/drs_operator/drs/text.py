@@ -12,6 +12,14 @@ import re
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+_NO_CONTROL = re.compile(r"^[^\x00-\x1f\x7f]+$")
+
+
+def has_no_control(text: str) -> bool:
+    """``text`` is not empty and holds no ASCII control character (a header-safe value)."""
+    return bool(_NO_CONTROL.match(text))
+
+
 def printable(text: str | None) -> str | None:
     """``text`` with every control character replaced by a space."""
     return _CONTROL.sub(" ", text) if text else text

@@ -30,11 +30,13 @@ from prometheus_client import Counter as PCounter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from drs_operator.domain.conditions import CONDITION_ORDER
 from drs_operator.domain.drift import DRIFT_STATES
+from drs_operator.domain.phases import ALL_PHASES
 from drs_operator.drs.classify import OUTCOME_SUCCESS, OUTCOMES
 
-PHASES = ("Pending", "Running", "Paused", "Completed", "Failed", "Deleted", "Unknown", "None")
-CONDITION_TYPES = ("Ready", "Synced", "Reconciling", "Stalled", "Drifted")
+PHASES = (*ALL_PHASES, "None")  # "None": a DrsJob with no status yet
+CONDITION_TYPES = CONDITION_ORDER
 _CODE_RE = re.compile(r"^[A-Z]{2,8}\.[A-Z0-9]{3,8}$")
 PREFIX: Final = "drs_operator_"
 
