@@ -22,7 +22,10 @@ Fixtures
     deleted afterwards, then the namespace (without a namespace controller,
     as on the control plane, the namespace itself stays ``Terminating``).
     A test that needs the emulator asks for it with
-    ``@pytest.mark.parametrize("cluster", ["emulator"], indirect=True)``.
+    ``@pytest.mark.parametrize("cluster", ["emulator"], indirect=True)``; a
+    test of the DRS side only (its Kubernetes traffic is status writes) is
+    marked ``drs_side``: it runs on the emulator, not on the session's
+    kube-apiserver, and on a real cluster when ``DRS_E2E_KUBECONFIG`` is set.
 ``simulator``
     A started ``drs_operator.sandbox.simulator.Simulator(seed=0)`` on loopback
     (``simulator.url``); stopped afterwards.
@@ -84,11 +87,27 @@ FAST_ARGS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    kept, dropped = [], []
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
+        # A test of the DRS side (marked drs_side) runs once on the emulator; the
+        # session's kube-apiserver would only repeat its status writes, which the
+        # other [apiserver] tests cover. A real cluster (DRS_E2E_KUBECONFIG) runs it.
+        params = getattr(item, "callspec", None)
+        if (
+            item.get_closest_marker("drs_side")
+            and params is not None
+            and params.params.get("cluster") == "apiserver"
+        ):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 # -- polling -------------------------------------------------------------------------------------

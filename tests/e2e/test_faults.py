@@ -565,6 +565,7 @@ def check_doc(text: str) -> None:
 # -- the test ------------------------------------------------------------------------------------
 
 
+@pytest.mark.drs_side
 async def test_fault_matrix(
     cluster: Cluster, simulator: Simulator, operator_process: OperatorFactory, tmp_path: Path
 ) -> None:

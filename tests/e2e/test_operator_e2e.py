@@ -330,6 +330,7 @@ async def test_a_missing_task_is_reported_while_its_batch_mates_resolve(
 # -- 5. throttling ---------------------------------------------------------------------------------
 
 
+@pytest.mark.drs_side
 async def test_throttling_slows_the_calls_and_the_operator_recovers(
     cluster: Cluster, simulator: Any, operator_process: Any
 ) -> None:
