@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from drs_operator.sandbox.emulator import EmulatedCluster
+from tests.test_emulator import cluster, http
+
+__all__ = ["cluster", "http"]  # the bare emulator and its HTTP client, shared with test_emulator
 
 NS = "ns1"
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
@@ -46,22 +47,6 @@ def drsjob(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
         "metadata": meta,
         "spec": {"jobId": "j" * 36},
     }
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[EmulatedCluster]:
-    emulated = EmulatedCluster()
-    await emulated.start()
-    try:
-        yield emulated
-    finally:
-        await emulated.stop()
-
-
-@pytest.fixture
-async def http(cluster: EmulatedCluster) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=cluster.url, timeout=5) as client:
-        yield client
 
 
 async def test_leases_are_served_with_optimistic_concurrency(

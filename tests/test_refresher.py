@@ -39,19 +39,26 @@ OTHER_TOKEN = "a-second-token"
 
 
 class Harness:
-    def __init__(self, simulator: Simulator, cluster: EmulatedCluster) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        cluster: EmulatedCluster,
+        *,
+        settings: Settings = SETTINGS,
+        seed: int = 7,
+    ) -> None:
         self.sim, self.cluster, self.now = simulator, cluster, 1000.0
         self.clock: Callable[[], float] = lambda: self.now  # the injected monotonic clock
         self.metrics = Metrics()
         self.kube = KubeApi(server=cluster.url)
         self.registry = Registry(default_credentials="drs-credentials", clock=self.clock)
         self.connections = Connections(
-            kube=self.kube, settings=SETTINGS, metrics=self.metrics, clock=self.clock
+            kube=self.kube, settings=settings, metrics=self.metrics, clock=self.clock
         )
-        writer = StatusWriter(kube=self.kube, registry=self.registry, metrics=self.metrics)
+        self.writer = StatusWriter(kube=self.kube, registry=self.registry, metrics=self.metrics)
         self.refresher = Refresher(
-            registry=self.registry, connections=self.connections, writer=writer,
-            settings=SETTINGS, metrics=self.metrics, clock=self.clock, rng=random.Random(7),
+            registry=self.registry, connections=self.connections, writer=self.writer,
+            settings=settings, metrics=self.metrics, clock=self.clock, rng=random.Random(seed),
         )  # fmt: skip
 
     def add(self, name: str, job_id: str, **spec: Any) -> JobRecord:

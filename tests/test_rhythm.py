@@ -27,11 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drs_operator.domain.cadence import CadenceSettings, Pace, base_interval
-from drs_operator.engine.connections import Connections
-from drs_operator.engine.refresher import Refresher
 from drs_operator.engine.registry import JobRecord
 from drs_operator.engine.settings import BatchingSettings, Settings
-from drs_operator.engine.writer import StatusWriter
 from drs_operator.sandbox.emulator import EmulatedCluster
 from drs_operator.sandbox.simulator import Simulator
 from tests.component import PROJECT
@@ -217,13 +214,7 @@ async def test_one_connections_backlog_never_holds_another_up(
     slow = Settings(
         batching=BatchingSettings(batch_size=10, max_concurrency=4, rate_limit=2, rate_burst=1)
     )
-    h = Harness(simulator, cluster)
-    h.connections = Connections(kube=h.kube, settings=slow, metrics=h.metrics, clock=h.clock)
-    writer = StatusWriter(kube=h.kube, registry=h.registry, metrics=h.metrics)
-    h.refresher = Refresher(
-        registry=h.registry, connections=h.connections, writer=writer, settings=slow,
-        metrics=h.metrics, clock=h.clock, rng=random.Random(1),
-    )  # fmt: skip
+    h = Harness(simulator, cluster, settings=slow, seed=1)
     simulator.add_token("noisy-token", project_id=PROJECT)
     h.secret("noisy", token="noisy-token", projectId=PROJECT, endpoint=simulator.url)
     try:
@@ -270,13 +261,8 @@ async def test_batches_stalled_behind_slow_writes_never_pile_up_past_the_rate(
         batching=BatchingSettings(batch_size=10, max_concurrency=1, rate_limit=rate, rate_burst=1),
         cadence=CadenceSettings(tick=tick),
     )
-    h = Harness(simulator, cluster)
-    h.connections = Connections(kube=h.kube, settings=tight, metrics=h.metrics, clock=h.clock)
-    writer = StatusWriter(kube=h.kube, registry=h.registry, metrics=h.metrics)
-    h.refresher = Refresher(
-        registry=h.registry, connections=h.connections, writer=writer, settings=tight,
-        metrics=h.metrics, clock=h.clock, rng=random.Random(3),
-    )  # fmt: skip
+    h = Harness(simulator, cluster, settings=tight, seed=3)
+    writer = h.writer
     stalled = asyncio.Event()
     write = writer.write
 

@@ -110,6 +110,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+# -- metrics ------------------------------------------------------------------------------------
+
+
+def metric_value(text: str, name: str, labels: str = "", *, required: bool = True) -> float:
+    """The sum of a metric's samples whose line starts with ``name{labels`` (or ``name ``);
+    with ``required=False`` a metric with no sample is 0 (a counter never incremented)."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        if head == name or (head.startswith(name + "{") and labels in head):
+            total += float(value)
+            found = True
+    assert found or not required, f"no sample of {name}{{{labels}}}"
+    return total
+
+
 # -- polling -------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ import httpx
 
 from drs_operator.sandbox.simulator import RequestRecord, Simulator
 
-from .conftest import Cluster, OperatorFactory, OperatorProcess
+from .conftest import Cluster, OperatorFactory, OperatorProcess, metric_value
 
 TOKEN = "ha-token"
 STEADY, OTHER = "INCRE_TRANSFER_STARTED", "FULL_TRANSFER_COMPLETE"
@@ -48,7 +48,7 @@ class Replica:
     async def leading(self) -> bool:
         """Whether it says it leads (False while its metrics server is not up yet)."""
         try:
-            return metric(await self.metrics(), "drs_operator_leader") == 1.0
+            return metric_value(await self.metrics(), "drs_operator_leader", required=False) == 1.0
         except httpx.TransportError:
             return False
 
@@ -68,18 +68,6 @@ def calls_of(sim: Simulator, project: str, *, after: float = 0.0) -> list[Reques
 
 def ids_asked(calls: Iterable[RequestRecord]) -> set[str]:
     return {job_id for call in calls for job_id in call.ids}
-
-
-def metric(text: str, name: str, labels: str = "") -> float:
-    """The sum of a metric's samples (``name{...labels...}``); 0 when absent."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        head, _, value = line.rpartition(" ")
-        if head == name or (head.startswith(name + "{") and labels in head):
-            total += float(value)
-    return total
 
 
 def project_of(name: str) -> str:

@@ -28,11 +28,7 @@ import pytest
 
 from drs_operator.sandbox.simulator import SECRET_MARKER
 
-from .conftest import (
-    Cluster,
-    OperatorFactory,
-    eventually,
-)
+from .conftest import Cluster, OperatorFactory, eventually, metric_value
 
 pytestmark = pytest.mark.e2e
 
@@ -143,20 +139,6 @@ async def scrape(url: str) -> str:
         response = await http.get(url)
     assert response.status_code == 200, response.text
     return response.text
-
-
-def metric_value(text: str, name: str, labels: str = "") -> float:
-    """The sum of a metric's samples whose line starts with ``name{labels`` (or ``name ``)."""
-    total, found = 0.0, False
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        head, _, value = line.rpartition(" ")
-        if head == name or (head.startswith(name + "{") and labels in head):
-            total += float(value)
-            found = True
-    assert found, f"no sample of {name}{{{labels}}}"
-    return total
 
 
 # -- 1. statuses in every auth mode ----------------------------------------------------------------

@@ -43,7 +43,7 @@ async def _setup(cluster: Cluster, sim: Simulator, count: int) -> dict[str, str]
     return jobs
 
 
-def _converged(cluster: Cluster, sim: Simulator, jobs: dict[str, str]) -> Any:
+def converged(cluster: Cluster, sim: Simulator, jobs: dict[str, str]) -> Any:
     async def check() -> bool:
         for name, job_id in jobs.items():
             job = await cluster.get_drsjob(name)
@@ -68,7 +68,7 @@ async def test_restart_loses_nothing_and_writes_nothing_unchanged(
     sim = simulator
     jobs = await _setup(cluster, sim, 5)
     first = await operator_process()
-    await eventually(_converged(cluster, sim, jobs), timeout=30)
+    await eventually(converged(cluster, sim, jobs), timeout=30)
     await asyncio.sleep(2.5)  # one more steady refresh: nothing to write
     assert await first.stop() == 0
 
@@ -81,7 +81,7 @@ async def test_restart_loses_nothing_and_writes_nothing_unchanged(
     changed = {"job-4"}
 
     second = await operator_process()
-    await eventually(_converged(cluster, sim, jobs), timeout=30)
+    await eventually(converged(cluster, sim, jobs), timeout=30)
     await asyncio.sleep(3.0)  # every job refreshed again at least once (steady: 2 s)
     assert sim.stats.batch_detail_calls > calls
     assert cluster.status_patch_count() == patches + 1, "writes for unchanged jobs"
@@ -102,7 +102,7 @@ async def test_sigterm_lets_in_flight_work_finish_and_exits_zero(
     sim = simulator
     jobs = await _setup(cluster, sim, 3)
     proc = await operator_process("--cadence-steady", "30s")
-    await eventually(_converged(cluster, sim, jobs), timeout=30)
+    await eventually(converged(cluster, sim, jobs), timeout=30)
 
     sim.faults.update({"latency": 1.5})
     for job_id in jobs.values():
