@@ -1,59 +1,17 @@
-"""A real Kubernetes control plane on loopback: etcd and kube-apiserver, as envtest starts them.
+"""etcd + kube-apiserver on loopback in a temporary directory (:class:`ControlPlane`).
 
-For the ``cluster`` test tier, ``make cluster`` and the demo. The binaries
-(``etcd``, ``kube-apiserver``, ``kubectl`` and the test helpers ``kstatus`` and
-``luahealth``) are built from Go modules by ``tools/controlplane/build.py``
-into a versioned cache directory; :func:`find_binaries` locates them (and can
-build them). :class:`ControlPlane` then, in a temporary directory:
-
-- generates the service-account signing key (``openssl``) and an admin token
-  (``--token-auth-file``, group ``system:masters``);
-- starts etcd (``--unsafe-no-fsync``) and kube-apiserver on free loopback
-  ports, with ``--authorization-mode=RBAC``, the service-account issuer and
-  keys, an audit log (JSON lines: every request except the API server's own
-  and the health probes, at level ``Metadata``), and its own self-signed
-  serving certificate (written to ``certs/apiserver.crt``, which clients
-  trust; its chain holds the CA that signed it);
-- waits for ``/readyz``, installs the DrsJob CRD (the packaged copy) and
-  waits until it is established, writes an admin kubeconfig;
-- stops kube-apiserver first (SIGTERM, SIGKILL after
-  :data:`APISERVER_STOP_TIMEOUT`: without etcd it ignores SIGTERM for minutes;
-  ``--shutdown-watch-termination-grace-period=1s`` keeps an open watch from
-  holding it up, 1 s instead of the 15 s measured without), then etcd, and
-  removes the directory.
-
-It can restart kube-apiserver on the same port (the watch connections drop,
-its watch cache starts afresh) and compact etcd, which is how tests make a
-watch expire (410 Gone). A small JSON client (:meth:`ControlPlane.request`)
-and :meth:`ControlPlane.service_account_token` (the TokenRequest API) serve
-tests and tools; :class:`AuditLog` reads the audit log incrementally.
-
-Run as a program (``make cluster``)::
-
-    python -m drs_operator.sandbox.controlplane [--keep] [--no-build]
-
-starts a control plane, prints the kubeconfig and how to use it, and stops
-everything and removes the directory on Ctrl-C (or SIGTERM).
-
-Standard library only (plus PyYAML, a dependency of the package) and the
-``openssl`` command; POSIX only.
+See the package's docstring for what is started and how it is stopped.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -61,29 +19,26 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Final
 
 import yaml
 
 from drs_operator import GROUP, PLURAL, VERSION
 from drs_operator.domain.crd import load_crd
-
-__all__ = [
-    "BINARIES",
-    "AuditLog",
-    "Binaries",
-    "ControlPlane",
-    "ControlPlaneError",
-    "ControlPlaneUnavailable",
-    "Response",
-    "find_binaries",
-    "main",
-]
-
-BINARIES: Final = ("etcd", "kube-apiserver", "kubectl", "kstatus", "luahealth")
-BIN_ENV: Final = "DRS_CONTROLPLANE_BIN"  # a directory holding the binaries (skips build.py)
-BUILD_SCRIPT: Final = Path("tools") / "controlplane" / "build.py"
+from drs_operator.sandbox.controlplane.audit import AuditLog
+from drs_operator.sandbox.controlplane.binaries import (
+    Binaries,
+    ControlPlaneError,
+    ControlPlaneUnavailable,
+)
+from drs_operator.sandbox.controlplane.servers import (
+    AUDIT_POLICY,
+    Server,
+    apiserver_args,
+    etcd_args,
+    free_port,
+)
 
 READY_TIMEOUT: Final = 60.0  # etcd + kube-apiserver up and /readyz answering (~3 s measured)
 APISERVER_STOP_TIMEOUT: Final = 15.0  # SIGTERM, then SIGKILL (it exits in ~1 s while etcd runs)
@@ -91,151 +46,8 @@ ETCD_STOP_TIMEOUT: Final = 10.0
 REQUEST_TIMEOUT: Final = 30.0
 ADMIN_USER: Final = "admin"
 CLUSTER_NAME: Final = "drs-controlplane"
-SERVICE_CIDR: Final = "10.0.0.0/24"
-
-# Every request except the API server's own (its loopback client keeps leases and
-# priority levels) and the readiness/liveness probes, at level Metadata: who did
-# what to which object, with the answer's code and RBAC's decision.
-AUDIT_POLICY: Final = {
-    "apiVersion": "audit.k8s.io/v1",
-    "kind": "Policy",
-    "omitStages": ["RequestReceived"],
-    "rules": [
-        {"level": "None", "users": ["system:apiserver"]},
-        {"level": "None", "nonResourceURLs": ["/readyz*", "/livez*", "/healthz*"]},
-        {"level": "Metadata"},
-    ],
-}
-
-
-class ControlPlaneError(Exception):
-    """The control plane could not be started, or a request to it failed."""
-
-
-class ControlPlaneUnavailable(ControlPlaneError):
-    """The binaries are not there and cannot be built; the message says why, in one line."""
-
-
-# -- the binaries --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Binaries:
-    """The directory holding :data:`BINARIES`."""
-
-    directory: Path
-
-    def path(self, name: str) -> Path:
-        if name not in BINARIES:
-            raise KeyError(name)
-        return self.directory / name
-
-    @property
-    def etcd(self) -> Path:
-        return self.path("etcd")
-
-    @property
-    def kube_apiserver(self) -> Path:
-        return self.path("kube-apiserver")
-
-    @property
-    def kubectl(self) -> Path:
-        return self.path("kubectl")
-
-    @property
-    def kstatus(self) -> Path:
-        return self.path("kstatus")
-
-    @property
-    def luahealth(self) -> Path:
-        return self.path("luahealth")
-
-    def missing(self) -> list[str]:
-        return [name for name in BINARIES if not os.access(self.directory / name, os.X_OK)]
-
-    def versions(self) -> dict[str, Any]:
-        """``versions.json`` written by build.py (empty when absent)."""
-        try:
-            loaded = json.loads((self.directory / "versions.json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
-
-
-def repository_root() -> Path | None:
-    """The checkout this package runs from (an editable install), if any."""
-    for parent in Path(__file__).resolve().parents:
-        if (parent / BUILD_SCRIPT).is_file():
-            return parent
-    return None
-
-
-def find_binaries(*, build: bool = False, quiet: bool = False) -> Binaries:
-    """The binaries' directory: ``$DRS_CONTROLPLANE_BIN``, else build.py's cache directory.
-
-    With ``build``, missing binaries are built (``tools/controlplane/build.py``:
-    10-25 minutes cold, progress on stderr unless ``quiet``). Raises
-    :class:`ControlPlaneUnavailable` with a one-line reason when they are
-    missing and are not (or cannot be) built.
-    """
-    override = os.environ.get(BIN_ENV)
-    if override:
-        found = Binaries(Path(override).expanduser())
-        if found.missing():
-            raise ControlPlaneUnavailable(
-                f"{BIN_ENV}={override} lacks {', '.join(found.missing())}"
-            )
-        return found
-    root = repository_root()
-    if root is None:
-        raise ControlPlaneUnavailable(
-            f"no {BUILD_SCRIPT} (not a checkout of drs-operator) and {BIN_ENV} is not set"
-        )
-    script = root / BUILD_SCRIPT
-    printed = subprocess.run(
-        [sys.executable, str(script), "--print-dir"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if printed.returncode != 0 or not printed.stdout.strip():
-        raise ControlPlaneUnavailable(f"{script} --print-dir failed: {printed.stderr.strip()}")
-    found = Binaries(Path(printed.stdout.strip()))
-    if not found.missing():
-        return found
-    if shutil.which("go") is None:
-        raise ControlPlaneUnavailable(
-            "go not found on PATH: Go 1.26+ builds kube-apiserver and etcd"
-            f" ({', '.join(found.missing())} missing in {found.directory})"
-        )
-    if not build:
-        raise ControlPlaneUnavailable(
-            f"{', '.join(found.missing())} not built in {found.directory}: run {script}"
-        )
-    built = subprocess.run(
-        [sys.executable, str(script), *(["--quiet"] if quiet else [])],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if quiet else None,
-        text=True,
-        check=False,
-    )
-    if built.returncode != 0:
-        tail = (built.stderr or "").strip().splitlines()[-1:] or ["see its output"]
-        raise ControlPlaneUnavailable(f"{script} failed (exit {built.returncode}): {tail[0]}")
-    if found.missing():
-        raise ControlPlaneUnavailable(f"{script} did not build {', '.join(found.missing())}")
-    return found
-
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -255,90 +67,6 @@ class Response:
             return self.body
         message = self.body.get("message") or json.dumps(self.body)[:300]
         raise ControlPlaneError(f"HTTP {self.status}: {message}")
-
-
-class AuditLog:
-    """The API server's audit log (JSON lines), read incrementally.
-
-    :meth:`events` returns every event written so far (parsed once, kept in
-    order). With the log backend in its default blocking mode an event is
-    written before the answer reaches the client, so a request is in the log
-    once its caller has the answer.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._events: list[dict[str, Any]] = []
-        self._offset = 0
-        self._partial = b""
-        self._lock = threading.Lock()
-
-    def events(self) -> list[dict[str, Any]]:
-        with self._lock:
-            try:
-                with self.path.open("rb") as fh:
-                    fh.seek(self._offset)
-                    chunk = fh.read()
-            except FileNotFoundError:
-                return list(self._events)
-            self._offset += len(chunk)
-            lines = (self._partial + chunk).split(b"\n")
-            self._partial = lines.pop()
-            for line in lines:
-                if line.strip():
-                    self._events.append(json.loads(line))
-            return list(self._events)
-
-    def mark(self) -> int:
-        """A position: :meth:`since` returns the events after it."""
-        return len(self.events())
-
-    def since(self, mark: int) -> list[dict[str, Any]]:
-        return self.events()[mark:]
-
-
-@dataclass
-class _Process:
-    name: str
-    args: list[str]
-    log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            # A session of its own: a Ctrl-C in the terminal reaches us, not
-            # the servers, so that they stop in the right order.
-            self.popen = subprocess.Popen(
-                self.args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout: float) -> None:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-        popen, self.popen = self.popen, None
-        if popen is None:
-            return
-        if popen.poll() is None:
-            popen.terminate()
-            try:
-                popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait()
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 # -- the control plane ---------------------------------------------------------------------------
@@ -378,8 +106,8 @@ class ControlPlane:
         self.admin_token = ""
         self.etcd_port = 0
         self.apiserver_port = 0
-        self._etcd: _Process | None = None
-        self._apiserver: _Process | None = None
+        self._etcd: Server | None = None
+        self._apiserver: Server | None = None
         self._ssl: ssl.SSLContext | None = None
         self.audit: AuditLog | None = None
         self.started_in = 0.0  # seconds from starting etcd to /readyz
@@ -498,7 +226,7 @@ class ControlPlane:
 
     # -- setup --------------------------------------------------------------------------
 
-    def _prepare(self) -> tuple[_Process, _Process]:
+    def _prepare(self) -> tuple[Server, Server]:
         """Keys, token file, audit policy, ports; the two servers, not started."""
         work = self.workdir
         (work / "certs").mkdir(exist_ok=True)
@@ -524,46 +252,21 @@ class ControlPlane:
         self.etcd_port = free_port()
         peer_port = free_port()
         self.apiserver_port = free_port()
-        etcd = self._etcd = _Process(
+        etcd = self._etcd = Server(
             "etcd",
-            [
-                str(self.binaries.etcd),
-                f"--data-dir={work / 'etcd'}",
-                f"--listen-client-urls={self.etcd_url}",
-                f"--advertise-client-urls={self.etcd_url}",
-                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-                "--unsafe-no-fsync=true",
-                "--log-level=warn",
-            ],
+            etcd_args(self.binaries.etcd, data_dir=work / "etcd", client_url=self.etcd_url,
+                      peer_port=peer_port),
             self.etcd_log,
-        )
-        apiserver = self._apiserver = _Process(
+        )  # fmt: skip
+        apiserver = self._apiserver = Server(
             "kube-apiserver",
-            [
-                str(self.binaries.kube_apiserver),
-                f"--etcd-servers={self.etcd_url}",
-                f"--cert-dir={work / 'certs'}",
-                f"--secure-port={self.apiserver_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                "--endpoint-reconciler-type=none",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--allow-privileged=true",
-                "--disable-admission-plugins=ServiceAccount",
-                "--authorization-mode=RBAC",
-                f"--service-account-issuer=https://127.0.0.1:{self.apiserver_port}/",
-                f"--service-account-key-file={key}",
-                f"--service-account-signing-key-file={key}",
-                f"--token-auth-file={tokens}",
-                f"--audit-policy-file={policy}",
-                f"--audit-log-path={audit_path}",
-                "--audit-log-format=json",
-                "--audit-log-maxbackup=0",
-                "--audit-log-maxsize=0",
-                "--shutdown-watch-termination-grace-period=1s",
-            ],
+            apiserver_args(
+                self.binaries.kube_apiserver, etcd_url=self.etcd_url, cert_dir=work / "certs",
+                port=self.apiserver_port, key=key, tokens=tokens, policy=policy,
+                audit_path=audit_path,
+            ),
             self.apiserver_log,
-        )
+        )  # fmt: skip
         return etcd, apiserver
 
     def _wait_ready(self) -> None:
@@ -754,79 +457,3 @@ class ControlPlane:
         revision = self.etcd_revision()
         self._etcd_call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
         return revision
-
-
-# -- make cluster --------------------------------------------------------------------------------
-
-
-def _usage(plane: ControlPlane) -> str:
-    versions = plane.binaries.versions()
-    kubectl = plane.binaries.kubectl
-    drs = Path(sys.executable).with_name("drs-operator")
-    operator = str(drs) if drs.exists() else "drs-operator"
-    return f"""\
-Control plane ready in {plane.started_in:.1f}s: kube-apiserver {versions.get("kubernetes", "?")} \
-at {plane.server}, etcd {versions.get("etcd", "?")}
-Work directory {plane.workdir} (logs, audit log, etcd data); the CRD \
-{PLURAL}.{GROUP} is installed.
-
-  export KUBECONFIG={plane.kubeconfig}
-  alias kubectl={kubectl}    # built with it; any kubectl works
-  kubectl get drsjobs -A -o wide
-  kubectl auth whoami        # admin, group system:masters
-  {operator} run -n default
-  {operator} get -A -o wide
-
-Ctrl-C stops kube-apiserver and etcd and {"keeps" if plane.keep else "removes"} {plane.workdir}.
-"""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``make cluster``: a control plane until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="python -m drs_operator.sandbox.controlplane",
-        description="Start etcd + kube-apiserver on loopback with the DrsJob CRD, until Ctrl-C.",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work directory on exit")
-    parser.add_argument(
-        "--no-build", action="store_true", help="fail instead of building missing binaries"
-    )
-    args = parser.parse_args(argv)
-    try:
-        binaries = find_binaries(build=not args.no_build)
-    except ControlPlaneUnavailable as exc:
-        print(f"controlplane: {exc}", file=sys.stderr)
-        return 1
-
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    plane = ControlPlane(binaries, keep=args.keep)
-    try:
-        plane.start()
-    except ControlPlaneError as exc:
-        print(f"controlplane: {exc}", file=sys.stderr)
-        return 1
-    try:
-        print(_usage(plane), flush=True)
-        while not stop.wait(0.5):
-            for process in (plane._etcd, plane._apiserver):
-                if process is not None and not process.running:
-                    print(
-                        f"controlplane: {process.name} exited:\n{process.tail()}", file=sys.stderr
-                    )
-                    return 1
-    finally:
-        print("Stopping kube-apiserver and etcd ...", file=sys.stderr, flush=True)
-        plane.stop()
-        where = f"kept {plane.workdir}" if plane.keep else f"removed {plane.workdir}"
-        print(f"Stopped; {where}.", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
