@@ -403,17 +403,24 @@ class ControlPlane:
         user: str = ADMIN_USER,
         namespace: str = "default",
     ) -> Path:
-        """A kubeconfig for this control plane (CA embedded), as the admin or with ``token``."""
-        ca = base64.b64encode(self.ca_file.read_bytes()).decode()
+        """A kubeconfig for this control plane, as the admin or with ``token``.
+
+        Inside the work directory (which holds the CA) the CA is named by path;
+        elsewhere it is embedded, so a kubeconfig kept after the control plane
+        (the demo's) still reads. By path is better where it works: the
+        ``kubernetes`` client copies embedded CA data into a temporary file,
+        which a killed process (a ``kill -9`` test) leaves behind.
+        """
+        if path.resolve().is_relative_to(self.workdir.resolve()):
+            trust = {"certificate-authority": str(self.ca_file.resolve())}
+        else:
+            trust = {
+                "certificate-authority-data": base64.b64encode(self.ca_file.read_bytes()).decode()
+            }
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [
-                {
-                    "name": CLUSTER_NAME,
-                    "cluster": {"server": self.server, "certificate-authority-data": ca},
-                }
-            ],
+            "clusters": [{"name": CLUSTER_NAME, "cluster": {"server": self.server, **trust}}],
             "users": [{"name": user, "user": {"token": token or self.admin_token}}],
             "contexts": [
                 {
