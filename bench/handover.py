@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import math
 import os
@@ -49,6 +48,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from drs_operator.sandbox.emulator import EmulatedCluster  # noqa: E402
+from drs_operator.sandbox.objects import secret  # noqa: E402
 from drs_operator.sandbox.simulator import RequestRecord, Simulator  # noqa: E402
 from harness import ProcessProbe, free_port, machine  # noqa: E402
 
@@ -114,10 +114,6 @@ class Result:
     exit_code: int | None = None
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 async def _start(name: str, kubeconfig: Path, workdir: Path, args: argparse.Namespace) -> Replica:
     project = (name.encode().hex() + "0" * 32)[:32]
     metrics_port, health_port = free_port(), free_port()
@@ -169,11 +165,7 @@ async def run_scenario(scenario: str, args: argparse.Namespace, workdir: Path) -
         for name in ("op-a", "op-b"):
             project = (name.encode().hex() + "0" * 32)[:32]
             data = {"token": TOKEN, "projectId": project, "endpoint": sim.url, "region": "xx-1"}
-            cluster.create({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": f"creds-{name}", "namespace": NAMESPACE},
-                "data": {k: _b64(v) for k, v in data.items()},
-            })  # fmt: skip
+            cluster.create(secret(f"creds-{name}", NAMESPACE, data))
         ids = [sim.add_job(status=STEADY) for _ in range(args.jobs)]
         for index, job_id in enumerate(ids):
             cluster.create({

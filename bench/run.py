@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import logging
 import math
@@ -61,6 +60,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import small  # noqa: E402
+from drs_operator.sandbox.objects import secret  # noqa: E402
 from drs_operator.sandbox.simulator import Simulator  # noqa: E402
 from harness import (  # noqa: E402
     ProcessProbe,
@@ -173,10 +173,6 @@ class Figures:
         return self.steady_writes / self.steady_refreshes if self.steady_refreshes else math.nan
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def _name(index: int) -> str:
     return f"job-{index:05d}"
 
@@ -202,15 +198,7 @@ class Stage:
             self.workdir / "kubeconfig", namespace=NAMESPACE
         )
         data = {"endpoint": self.sim_url, "projectId": PROJECT, "token": TOKEN}
-        self.cluster.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": SECRET, "namespace": NAMESPACE},
-                "type": "Opaque",
-                "data": {k: _b64(v) for k, v in data.items()},
-            }
-        )
+        self.cluster.create(secret(SECRET, NAMESPACE, data))
         # Task 0 is the canary (created first, to know the process is watching).
         self.ids = [self.sim.add_job(status=STEADY, project_id=PROJECT) for _ in range(self.n + 1)]
         return self

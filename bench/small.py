@@ -45,7 +45,6 @@ the window, connection, size, groups of its IDs, DrsJob names).
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import contextlib
 import hashlib
@@ -61,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drs_operator.sandbox.objects import secret
 from drs_operator.sandbox.simulator import Simulator
 from harness import ProcessProbe, TimedCluster, free_port, percentile
 from report import Row, fmt, ratio, render_markdown, render_text, verdict
@@ -190,10 +190,6 @@ def _by_connection(jobs: list[Job]) -> dict[str, list[Job]]:
     for job in jobs:
         grouped.setdefault(job.connection, []).append(job)
     return grouped
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 @dataclass
@@ -329,15 +325,7 @@ class Stage:
         for connection in self.connections:
             data = {"endpoint": self.url, "projectId": project(connection),
                     "token": token(connection)}  # fmt: skip
-            self.cluster.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {"name": connection, "namespace": NAMESPACE},
-                    "type": "Opaque",
-                    "data": {k: _b64(v) for k, v in data.items()},
-                }
-            )
+            self.cluster.create(secret(connection, NAMESPACE, data))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import os
 import signal
@@ -34,6 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from drs_operator.sandbox.objects import secret  # noqa: E402
 from drs_operator.sandbox.simulator import Simulator  # noqa: E402
 from harness import ProcessProbe, TimedCluster, free_port, percentile  # noqa: E402
 
@@ -41,10 +41,6 @@ STEADY, CHANGED = "INCRE_TRANSFER_STARTED", "PAUSING"
 CADENCE = 20.0
 PROJECT = "0c4b8a1f2e3d4c5b6a7980e1f2a3b4c5"
 TENANTS = {"quiet": "quiet-token", "noisy": "noisy-token"}
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 class Bench:
@@ -63,14 +59,7 @@ class Bench:
         for ns, token in TENANTS.items():
             self.sim.add_token(token, project_id=PROJECT)
             data = {"endpoint": url, "projectId": PROJECT, "token": token}
-            self.cluster.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {"name": "drs-credentials", "namespace": ns},
-                    "data": {k: _b64(v) for k, v in data.items()},
-                }
-            )
+            self.cluster.create(secret("drs-credentials", ns, data))
             self.ids[ns] = [
                 self.sim.add_job(status=STEADY, project_id=PROJECT) for _ in range(self.counts[ns])
             ]

@@ -22,22 +22,18 @@ import pytest
 import yaml
 
 from drs_operator.cli import main
-from drs_operator.cli.drsflags import ENVIRONMENT
 from drs_operator.cli.import_ import names
 from drs_operator.drs.parsing import parse_batch_detail
 from drs_operator.sandbox.emulator import EmulatedCluster
 from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
+from tests.test_querycmd import clean_environment
+
+__all__ = ["clean_environment"]  # autouse: no DRS_* variable of the caller leaks in
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 TOKEN = "plan-SECRET-token"
 MISSING = "00000000-0000-0000-0000-00000000jb21"
 STEADY = "INCRE_TRANSFER_STARTED"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for env, _ in ENVIRONMENT.values():
-        monkeypatch.delenv(env, raising=False)
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ import pytest
 from drs_operator import GROUP, KIND, PLURAL, VERSION
 from drs_operator.sandbox.controlplane import ControlPlane
 from drs_operator.sandbox.simulator import Simulator
-from tests.e2e.conftest import FAST_ARGS, OperatorProcess, eventually, free_port, operator_env
+from tests.e2e.conftest import OperatorProcess, eventually, launch_operator
 
 API = f"/apis/{GROUP}/{VERSION}"
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -176,31 +175,13 @@ async def start_operator(
     scope: Iterable[str] = (),
 ) -> OperatorProcess:
     """``python -m drs_operator run`` with FAST_ARGS (later flags win), its log in ``workdir``."""
-    metrics_port, health_port = free_port(), free_port()
-    argv = [
-        sys.executable, "-m", "drs_operator", "run", *scope,
-        "--metrics-port", str(metrics_port),
-        "--health-port", str(health_port),
-        *FAST_ARGS,
-        *args,
-    ]  # fmt: skip
-    log_path = workdir / f"operator-{uuid.uuid4().hex[:6]}.log"
-    log_file = log_path.open("wb")
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=asyncio.subprocess.STDOUT,
-        env=operator_env(kubeconfig or plane.kubeconfig, env),
-        cwd=str(workdir),
-    )
-    return OperatorProcess(
-        process=process,
-        args=argv,
-        log_path=log_path,
-        metrics_port=metrics_port,
-        health_port=health_port,
-        _log_file=log_file,
+    return await launch_operator(
+        kubeconfig=kubeconfig or plane.kubeconfig,
+        workdir=workdir,
+        log_name=f"operator-{uuid.uuid4().hex[:6]}.log",
+        scope=tuple(scope),
+        args=args,
+        env=env,
     )
 
 

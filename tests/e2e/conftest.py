@@ -614,6 +614,45 @@ def operator_env(kubeconfig: Path, extra: Mapping[str, str] | None = None) -> di
     return env
 
 
+async def launch_operator(
+    *,
+    kubeconfig: Path,
+    workdir: Path,
+    log_name: str,
+    scope: Sequence[str],
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> OperatorProcess:
+    """``python -m drs_operator run`` with :data:`FAST_ARGS` (later flags win), free
+    metrics and health ports, its output in ``workdir/log_name``."""
+    metrics_port, health_port = free_port(), free_port()
+    argv = [
+        sys.executable, "-m", "drs_operator", "run", *scope,
+        "--metrics-port", str(metrics_port),
+        "--health-port", str(health_port),
+        *FAST_ARGS,
+        *args,
+    ]  # fmt: skip
+    log_path = workdir / log_name
+    log_file = log_path.open("wb")
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
+        env=operator_env(kubeconfig, env),
+        cwd=str(workdir),
+    )
+    return OperatorProcess(
+        process=process,
+        args=argv,
+        log_path=log_path,
+        metrics_port=metrics_port,
+        health_port=health_port,
+        _log_file=log_file,
+    )
+
+
 @pytest.fixture
 async def operator_process(cluster: Cluster, tmp_path: Path) -> AsyncIterator[OperatorFactory]:
     started: list[OperatorProcess] = []
@@ -624,32 +663,13 @@ async def operator_process(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Op
         scope: Sequence[str] | None = None,
     ) -> OperatorProcess:
         """Start ``drs-operator run``; ``scope`` defaults to ``-n <namespace>`` (``("-A",)``)."""
-        metrics_port, health_port = free_port(), free_port()
-        args = [
-            sys.executable, "-m", "drs_operator", "run",
-            *(scope if scope is not None else ("-n", cluster.namespace)),
-            "--metrics-port", str(metrics_port),
-            "--health-port", str(health_port),
-            *FAST_ARGS,
-            *extra_args,
-        ]  # fmt: skip
-        log_path = tmp_path / f"operator-{len(started)}.log"
-        log_file = log_path.open("wb")
-        process = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=asyncio.subprocess.STDOUT,
-            env=operator_env(cluster.kubeconfig, env),
-            cwd=str(tmp_path),
-        )
-        proc = OperatorProcess(
-            process=process,
-            args=args,
-            log_path=log_path,
-            metrics_port=metrics_port,
-            health_port=health_port,
-            _log_file=log_file,
+        proc = await launch_operator(
+            kubeconfig=cluster.kubeconfig,
+            workdir=tmp_path,
+            log_name=f"operator-{len(started)}.log",
+            scope=scope if scope is not None else ("-n", cluster.namespace),
+            args=extra_args,
+            env=env,
         )
         started.append(proc)
         return proc

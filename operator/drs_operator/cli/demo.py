@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import importlib.resources
 import json
@@ -203,10 +202,6 @@ def _expect(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     return expect or None
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def secrets_of(scenario: Any) -> list[str]:
     """The scenario's secret values: none may appear in a status, an event or the log."""
     from drs_operator.sandbox.simulator import SECRET_MARKER
@@ -335,6 +330,8 @@ class Demo:
         return cleaned[:63] or str(job.id)
 
     def _apply(self, cluster: Any, sim_url: str, project: str) -> None:
+        from drs_operator.sandbox.objects import secret
+
         scenario = self.scenario
         data = {"endpoint": sim_url, "iamEndpoint": sim_url, "projectId": project}
         if scenario.access_keys:
@@ -342,15 +339,7 @@ class Demo:
             data.update(accessKey=key.access_key, secretKey=key.secret_key)
         else:
             data.update(token=scenario.tokens[0].token)
-        cluster.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": SECRET, "namespace": NAMESPACE},
-                "type": "Opaque",
-                "data": {k: _b64(v) for k, v in data.items()},
-            }
-        )
+        cluster.create(secret(SECRET, NAMESPACE, data))
         self.ids = {self._name(job): str(job.id) for job in scenario.jobs}
         expects = {self._name(job): _expect(job.fields) for job in scenario.jobs}
         if scenario.absent_jobs:

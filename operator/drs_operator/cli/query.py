@@ -4,14 +4,9 @@ For checking credentials and endpoints by hand::
 
     DRS_REGION=ap-southeast-1 DRS_PROJECT_ID=... DRS_TOKEN=... drs-operator query JOB_ID...
 
-Every connection setting is a flag or an environment variable (the flag
-wins): ``--endpoint``/``DRS_ENDPOINT``, ``--iam-endpoint``/``DRS_IAM_ENDPOINT``,
-``--region``/``DRS_REGION``, ``--project-id``/``DRS_PROJECT_ID``, and one of
-``--token``/``DRS_TOKEN``; ``--access-key``/``DRS_ACCESS_KEY`` +
-``--secret-key``/``DRS_SECRET_KEY`` (+ ``--security-token``/``DRS_SECURITY_TOKEN``);
-``--username``/``DRS_USERNAME`` + ``--password``/``DRS_PASSWORD`` +
-``--domain``/``DRS_DOMAIN``. Prefer the environment for secrets: flags are
-visible in the process list.
+The connection flags and their ``DRS_*`` variables are
+:mod:`drs_operator.cli.drsflags`'s (shared with ``plan`` and ``import``).
+Prefer the environment for secrets: flags are visible in the process list.
 
 Output (stdout, one JSON document)::
 
