@@ -52,3 +52,11 @@ def test_aiohttps_os_error_attribute_is_followed() -> None:
     wrapper = OSError("ClientConnectorDNSError")
     wrapper.os_error = socket.gaierror(-3, "Temporary failure in name resolution")  # type: ignore[attr-defined]
     assert network_cause(wrapper) == "DNS lookup failed (Temporary failure in name resolution)"
+
+
+def test_a_librarys_message_is_not_the_cause() -> None:
+    """aiohttp's ClientOSError carries errno and its own text naming the URL (the
+    project ID and path): the cause is the operating system's words for the errno."""
+    root = OSError(32, "Can not write request body for https://drs.x/v3/PROJ/jobs/batch-detail")
+    assert network_cause(chained(root, httpx.WriteError("x"))) == "broken pipe"
+    assert network_cause(OSError("no errno: a message of unknown origin")) is None

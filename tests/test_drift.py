@@ -209,3 +209,16 @@ def test_never_raises_beyond_expect_errors_and_stays_bounded(expect: Any, observ
     for d in drift.differences:
         for text in (d.field, d.expected, d.observed):
             assert 0 < len(text) <= MAX_TEXT and "\n" not in text
+
+
+def test_a_long_list_of_acceptable_values_is_clipped_as_a_whole() -> None:
+    """40 taskStatuses of 64 characters (what the CRD allows) must not make a
+    difference the CRD refuses (``expected`` is capped at 256 characters)."""
+    statuses = [f"S{i:02d}_" + "X" * 60 for i in range(40)]
+    [difference] = judge({"taskStatuses": statuses}, OBSERVED).differences
+    assert len(difference.expected) <= MAX_TEXT
+
+
+def test_port_zero_is_refused_as_the_crd_refuses_it() -> None:
+    with pytest.raises(ExpectError, match="a port from 1 to 65535"):
+        parse_expect({"sourceEndpoint": {"port": 0}})

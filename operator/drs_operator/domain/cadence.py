@@ -3,7 +3,8 @@
 A job's interval depends on what its task was last seen doing: in-progress
 tasks are refreshed often, healthy steady ones less, failed, deleted and
 missing ones rarely, and a failed refresh is retried on its own interval.
-``spec.refreshInterval`` overrides all of them (never below the minimum).
+``spec.refreshInterval`` overrides all of them (raised to the minimum before
+jitter, so a jittered refresh may come up to ``jitter`` of it sooner).
 
 Jitter only ever shortens an interval (a refresh is early, never late): the
 next refresh comes after ``interval * (1 - jitter * draw)`` with ``draw`` in
@@ -27,7 +28,7 @@ class CadenceSettings:
     steady: float = 60.0  # incremental sync, paused, complete
     failed: float = 300.0  # failed, deleted, missing
     error: float = 30.0  # the last refresh failed (auth, throttling, API errors)
-    jitter: float = 0.1  # ± fraction of the interval
+    jitter: float = 0.1  # up to this fraction of an interval earlier (never later)
     minimum: float = 5.0  # floor for spec.refreshInterval
     tick: float = 1.0  # how often the refresher looks for due jobs
     # Jobs due within this long are refreshed in the same pass (early, never late):

@@ -1,10 +1,11 @@
 """Declared expectations and drift: what a task should be, compared with what it is (pure).
 
 A DrsJob may declare ``spec.expect``: what its DRS task is supposed to be.
-:func:`parse_expect` validates it (a :class:`~drs_operator.domain.spec.SpecError`
-names the field and the rule); :func:`evaluate` compares it with the task as
-the status shows it (the camelCase fields :mod:`drs_operator.domain.taskfields`
-writes), the way a plan compares state with configuration:
+:func:`parse_expect` validates it (an :class:`ExpectError` names the field and
+the rule; :mod:`drs_operator.domain.spec` reports it as the spec's error);
+:func:`evaluate` compares it with the task as the status shows it (the
+camelCase fields :mod:`drs_operator.domain.taskfields` writes), the way a plan
+compares state with configuration:
 
 * only the declared leaves are compared (one-directional, as Crossplane's
   observe-only resources do: an undeclared field is never drift);
@@ -207,7 +208,9 @@ def parse_expect(raw: Any) -> Expectations | None:
                 )
         for key, kind in ENDPOINT_KEYS.items():
             if key in value:
-                if not _kind_ok(value[key], kind) or (kind == "int" and value[key] > 65535):
+                if not _kind_ok(value[key], kind) or (
+                    key == "port" and not 1 <= value[key] <= 65535
+                ):
                     help_text = "a port from 1 to 65535" if key == "port" else _KIND_HELP[kind]
                     raise ExpectError(f"spec.expect.{name}.{key}: must be {help_text}")
                 pairs.append((key, value[key]))
@@ -259,8 +262,8 @@ def _shown(value: Any) -> str:
         return _NONE
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    if isinstance(value, list | tuple):  # clipped as a whole: the CRD caps the field
+        return _clip("[" + ", ".join(_shown(v) for v in value) + "]")
     return one_line(str(value), MAX_TEXT) or _NONE
 
 

@@ -62,14 +62,7 @@ def duration_of(lease: Mapping[str, Any] | None) -> float:
 def observed(lease: Mapping[str, Any] | None) -> tuple[Any, ...]:
     """What changes when the holder renews, takes over or releases the Lease."""
     spec = _spec(lease)
-    keys = (
-        "holderIdentity",
-        "renewTime",
-        "acquireTime",
-        "leaseTransitions",
-        "leaseDurationSeconds",
-    )
-    return tuple(spec.get(key) for key in keys)
+    return tuple(spec.get(key) for key in _OBSERVED)
 
 
 def held(

@@ -11,8 +11,9 @@ default strict field validation) would refuse a DrsJob manifest on create:
   the operator's own spec rules (:func:`drs_operator.domain.spec.parse_spec`):
   :data:`MIRRORED_RULES` names each; a rule that reads ``oldSelf`` applies to
   updates only (``jobId`` is immutable) and cannot fail on create;
-* then the operator's own reading of the spec, a little stricter in places
-  (a region such as ``a--b`` passes the CRD's pattern but names no region).
+* then the operator's own reading of the spec (:func:`drs_operator.domain.spec.parse_spec`),
+  which the CRD's patterns match (tests/test_crd.py checks that they accept the
+  same strings), so this step mostly reports what the CEL rules would.
 
 Messages are one line each, ``<field path>: <what is wrong>``.
 """

@@ -44,7 +44,7 @@ _SET_OPERATORS: Final = ("in", "notin")
 
 def _check_key(key: str) -> None:
     prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not is_dns1123_subdomain(prefix)):
+    if slash and (not prefix or not is_dns1123_subdomain(prefix)):
         raise ValueError(f"label key {key!r}: the prefix must be a DNS-1123 subdomain")
     if len(name) > 63 or not _NAME_RE.match(name):
         raise ValueError(

@@ -12,6 +12,7 @@ header or a credential.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from collections.abc import Iterator
@@ -40,7 +41,15 @@ def _is_timeout(error: BaseException) -> bool:
 
 
 def _strerror(error: OSError) -> str | None:
-    text = error.strerror or (str(error.args[-1]) if error.args else None)
+    """The operating system's words for ``error``: the resolver's for a DNS error,
+    else ``os.strerror`` of its errno. Never the exception's own message, which a
+    library may have written (aiohttp's ``ClientOSError`` names the request URL)."""
+    if isinstance(error, socket.gaierror):
+        text = error.strerror
+    elif isinstance(error.errno, int) and error.errno > 0:
+        text = os.strerror(error.errno)
+    else:
+        return None
     return " ".join(str(text).split()) if text else None
 
 

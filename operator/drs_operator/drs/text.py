@@ -16,7 +16,9 @@ _NO_CONTROL = re.compile(r"^[^\x00-\x1f\x7f]+$")
 
 
 def has_no_control(text: str) -> bool:
-    """``text`` is not empty and holds no ASCII control character (a header-safe value)."""
+    """``text`` is not empty and holds no ASCII control character (C0 or DEL): what a
+    credential or URL may hold (the wider :func:`printable` also blanks C1 and line
+    separators, for display)."""
     return bool(_NO_CONTROL.match(text))
 
 

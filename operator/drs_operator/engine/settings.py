@@ -266,7 +266,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("cadence-error", "cadence", "error", _DURATION,
            "retry interval after a failed refresh"),
     Option("jitter", "cadence", "jitter", _FRACTION,
-           "± fraction of each interval, to spread the load"),
+           "refreshes come up to this fraction of their interval early (never late), "
+           "to spread the load"),
     Option("min-refresh-interval", "cadence", "minimum", _DURATION,
            "floor for spec.refreshInterval"),
     Option("backoff-initial", "backoff", "initial", _DURATION,
