@@ -266,3 +266,49 @@ async def test_with_election_off_the_gate_is_always_open(cluster: EmulatedCluste
 def test_the_identity_is_the_pod_name_else_host_and_pid() -> None:
     assert default_identity({"POD_NAME": "drs-operator-7d9f-x2"}) == "drs-operator-7d9f-x2"
     assert re.fullmatch(r".+_\d+", default_identity({}))
+
+
+async def test_an_unexpected_error_in_an_attempt_is_logged_and_the_campaign_goes_on(
+    cluster: EmulatedCluster,
+    candidates: list[Candidate],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before, any error but the API's ended the election task without a word: the
+    gate closed at the deadline and the process never campaigned again."""
+    caplog.set_level(logging.INFO, logger="drs_operator.engine.leader")
+    (a,) = await campaign(cluster, candidates, "a")
+    await until(a.leadership.is_leader)
+    attempt = a.leadership._attempt
+    failures = iter([RuntimeError("a bug")])
+
+    async def flaky() -> Any:
+        for error in failures:
+            raise error
+        return await attempt()
+
+    monkeypatch.setattr(a.leadership, "_attempt", flaky)
+    await until(lambda: any("failed unexpectedly" in r.getMessage() for r in caplog.records))
+    [logged] = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert logged.levelno == logging.ERROR and logged.exc_info is not None
+    await asyncio.sleep(2 * SETTINGS.retry_period)  # the next attempts renew as before
+    assert a.leadership.is_leader() and a.lost == 0
+
+
+async def test_a_shutdown_whose_release_is_refused_is_no_lost_leadership(
+    cluster: EmulatedCluster, candidates: list[Candidate], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, it logged 'Standing by: lost Lease' as a WARNING and counted `lost`, which
+    the alert and the docs read as a leader cut off from the API server."""
+    caplog.set_level(logging.INFO, logger="drs_operator.engine.leader")
+    (a,) = await campaign(cluster, candidates, "a")
+    await until(a.leadership.is_leader)
+    cluster.handler["put"][re.compile(r".*/leases/.*")] << 503
+    await a.leadership.stop()
+    assert not a.leadership.is_leader() and a.lost == 1, "the engine is told it stopped leading"
+    assert a.metric("drs_operator_leader", lease=LEASE) == 0
+    assert a.metric("drs_operator_leader_transitions_total", change="lost") == 0
+    assert a.metric("drs_operator_leader_transitions_total", change="released") == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any(m.startswith("Standing by: lost") for m in messages)
+    assert any("was not released and expires by itself" in m for m in messages)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from drs_operator.engine.app import Operator
 from drs_operator.handlers import Relists
 from drs_operator.sandbox.emulator import EmulatedCluster
@@ -88,5 +90,35 @@ async def test_the_periodic_sweep_covers_a_namespace_left_empty(
                 break
             await asyncio.sleep(0.05)
         assert len(operator.registry) == 0
+    finally:
+        await relists.close()
+
+
+async def test_an_unexpected_error_in_the_periodic_sweep_is_logged_and_the_next_one_runs(
+    simulator: Simulator,
+    cluster: EmulatedCluster,
+    operator: Operator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, one unexpected error ended the periodic resync silently."""
+    add_steady_drsjobs(simulator, operator, cluster, 1)
+    cluster.delete("drsjobs", NS, "job-0")
+    relists = Relists(operator, settle=0.05)
+    sweep_all, failures = relists.sweep_all, iter([RuntimeError("a bug")])
+
+    async def flaky() -> int:
+        for error in failures:
+            raise error
+        return await sweep_all()
+
+    relists.sweep_all = flaky  # type: ignore[method-assign]
+    relists.start(interval=0.05)
+    try:
+        for _ in range(40):
+            if not len(operator.registry):
+                break
+            await asyncio.sleep(0.05)
+        assert len(operator.registry) == 0, "the sweep after the failed one forgot job-0"
+        assert any("relist failed unexpectedly" in r.getMessage() for r in caplog.records)
     finally:
         await relists.close()

@@ -98,7 +98,8 @@ class Relists:
                 scope, selector=self._operator.settings.watching.selector
             )
         except KubeError as exc:
-            logger.warning("Could not list DrsJobs after a watch restart: %s", exc)
+            where = f"namespace {scope}" if scope else "all namespaces"
+            logger.warning("Could not list DrsJobs (%s) to find deleted ones: %s", where, exc)
             return 0
         if version is None:
             return 0
@@ -129,7 +130,12 @@ class Relists:
     async def _every(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            await self.sweep_all()
+            try:
+                await self.sweep_all()
+            except Exception:  # a bug must not end the resync for the process's lifetime
+                logger.exception(
+                    "The periodic DrsJob relist failed unexpectedly; next in %gs", interval
+                )
 
     async def close(self) -> None:
         tasks = list(self._pending.values())

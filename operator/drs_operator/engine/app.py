@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from drs_operator import GROUP, VERSION, __version__
+from drs_operator.domain.formats import format_duration
 from drs_operator.engine.connections import Connections
 from drs_operator.engine.health import Probes, Servers, health_app, metrics_app
 from drs_operator.engine.kube import KubeApi, KubeError
@@ -69,14 +70,6 @@ def _server_of(url: str) -> str:
     shown = f"[{host}]" if ":" in host else host
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{shown}{port}" if parts.scheme else url
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _total(metric: Any, *, skip_outcomes: tuple[str, ...] = ()) -> int:
@@ -308,7 +301,7 @@ class Operator:
         logger.info(
             "drs-operator stopped after %s: %d DrsJobs known, %d batch-detail calls, "
             "%d status patches sent",
-            _duration(ran),
+            format_duration(int(ran)),
             len(self.registry),
             calls,
             writes,

@@ -164,8 +164,16 @@ class Leadership:
             await asyncio.gather(task, return_exceptions=True)
         if release and self.is_leader():
             await self._release()
-        if self._leading:
-            self._lose("stopped")
+        if self._leading:  # shutting down without a release (refused, or not asked for)
+            self._leading = False
+            self._leader_gauge.set(0)
+            self._metrics.leader_transitions.labels("released").inc()
+            logger.info(
+                "Stopped leading on shutdown; Lease %s was not released and expires by itself",
+                self.where,
+                extra=self._fields(),
+            )
+            self._on_lost()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Acquire or renew every retry period until ``stop``; gain and lose on the way."""
@@ -175,6 +183,12 @@ class Leadership:
                 outcome = await asyncio.wait_for(self._attempt(), timeout=self._time_left(started))
             except TimeoutError:
                 outcome = self._failed("the Kubernetes API did not answer in time")
+            except Exception:  # a bug must not end the campaign (the gate would just close)
+                logger.exception(
+                    "Lease %s: an attempt failed unexpectedly; trying again", self.where,
+                    extra=self._fields(),
+                )  # fmt: skip
+                outcome = self._failed("an unexpected error (logged above)")
             if outcome is _Attempt.HELD:
                 self._renewed_at = started
                 if not self._leading:

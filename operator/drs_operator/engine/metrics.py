@@ -185,7 +185,8 @@ DEFINITIONS: tuple[MetricDef, ...] = (
         "leader_transitions", PREFIX + "leader_transitions", "counter",
         "changes of this process's leadership: gained, lost, released",
         {"change": "`gained` (acquired the Lease), `lost` (could not renew it before the "
-         "renew deadline, or saw another holder), `released` (on shutdown)"},
+         "renew deadline, or saw another holder), `released` (on shutdown, whether the "
+         "release request succeeded or not)"},
         meaning="`lost` means the Kubernetes API did not answer the leader in time (or two "
         "replicas competed); each loss is followed by a takeover by another replica.",
         example=f'increase({PREFIX}leader_transitions_total{{change="lost"}}[1h])',

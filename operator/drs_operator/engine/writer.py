@@ -105,7 +105,9 @@ def describe_transition(event: EventSpec, new: dict[str, Any]) -> tuple[str, dic
         extra["phase"] = new.get("phase")
         if new.get("phase") == "Failed":
             extra["errorCode"] = new.get("errorCode")
-            detail = one_line(new.get("failedReason") or new.get("errorMessage"), 300)
+            detail = one_line(
+                new.get("failedReason") or new.get("errorMessage"), _MAX_LOGGED_DETAIL
+            )
             if detail:
                 message = f"{message}: {detail}"
     elif event.reason in SYNC_EVENTS:
