@@ -322,3 +322,17 @@ async def test_stdin_and_credentials_from_the_cluster(sim: Simulator, tmp_path: 
     assert "Secret nowhere/drs-credentials not found" in text
     assert process.returncode == 1
     assert TOKEN not in text + err.decode()
+
+
+async def test_import_says_no_answer_rather_than_not_found(
+    sim: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ID DRS left unanswered (asked again, still nothing) is not a missing task:
+    before, every ID without a job was reported 'not found'."""
+    job = sim.add_job(status=STEADY, name="kept")
+    sim.faults.update({"empty_results_ratio": 1.0})
+    code = await run("import", job, *flags(sim))
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert f"DRS task {job}: DRS did not answer for it" in err
+    assert "not found" not in err

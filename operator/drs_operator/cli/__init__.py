@@ -6,7 +6,7 @@ options); ``demo_view`` is the demo's screen and summary (pure)::
 
     run       the operator                            drs_operator.cli.run
     simulate  the DRS simulator server                drs_operator.cli.simulate
-    demo      emulated cluster + simulator + operator drs_operator.cli.demo
+    demo      API server + simulator + operator       drs_operator.cli.demo
     get       the printer-column table of DrsJobs     drs_operator.cli.get
     query     one batch-detail call, redacted JSON    drs_operator.cli.query
     plan      manifests checked against the cloud     drs_operator.cli.plan
@@ -40,7 +40,7 @@ EXIT_CODES = (
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("drs_operator.cli.run", "run the operator"),
     "simulate": ("drs_operator.cli.simulate", "run the DRS simulator server"),
-    "demo": ("drs_operator.cli.demo", "run a self-contained demo (emulated cluster + simulator)"),
+    "demo": ("drs_operator.cli.demo", "run a demo: Kubernetes API, DRS simulator, operator"),
     "get": ("drs_operator.cli.get", "print DrsJobs as kubectl would (printer columns)"),
     "query": ("drs_operator.cli.query", "call batch-detail once and print redacted JSON"),
     "plan": (

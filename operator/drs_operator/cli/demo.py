@@ -522,5 +522,6 @@ class Demo:
             )
         for line in textwrap.wrap(note, width=width):
             self.say(line)
-        for command in kubectl_commands(header) or [get_command(header)]:
+        example = min((name for name in self.ids if name != GHOST_NAME), default=None)
+        for command in kubectl_commands(header, example=example) or [get_command(header)]:
             self.say(f"  {command}")

@@ -1,8 +1,9 @@
 """What ``drs-operator demo`` shows: its screen and its closing summary (pure, no I/O).
 
 :func:`render_frame` lays out one screen for a terminal of ``width`` x ``height``:
-the header (where everything runs, the log folder, the ``drs-operator get``
-command that reads the demo's cluster) stays on top; the DrsJob table comes
+the header (where everything runs, the log folder, the command that reads the
+demo's cluster: kubectl on a real kube-apiserver, ``drs-operator get`` on the
+emulator) stays on top; the DrsJob table comes
 next, ``-o wide`` only when it fits the width, else kubectl's default columns
 (cut to the width if even those do not fit, with a ``… N more`` line when the
 rows do not fit the height); then the operator's cost and as many of the
@@ -70,16 +71,19 @@ def get_command(header: Header, *, wide: bool = False) -> str:
     return f"{tool} {header.kubeconfig}{what} -n {header.namespace}" + (" -o wide" if wide else "")
 
 
-def kubectl_commands(header: Header) -> list[str]:
-    """kubectl commands to try while the demo runs on a real kube-apiserver (none otherwise)."""
+def kubectl_commands(header: Header, *, example: str | None) -> list[str]:
+    """kubectl commands to try on the demo's real kube-apiserver (none on the emulator);
+    ``example`` is one of the scenario's DrsJobs (the scenario may be the user's own)."""
     if not header.kubectl:
         return []
     base = f"{header.kubectl} --kubeconfig {header.kubeconfig} -n {header.namespace}"
-    return [
-        f"{base} get drsjobs -o wide",
-        f"{base} wait drsjob/customers-sync --for=condition=Drifted --timeout=60s",
-        f"{base} describe drsjob billing-migration",
-    ]
+    commands = [f"{base} get drsjobs -o wide"]
+    if example:
+        commands += [
+            f"{base} describe drsjob {example}",
+            f"{base} wait drsjob/{example} --for=condition=Synced --timeout=60s",
+        ]
+    return commands
 
 
 def header_lines(header: Header, *, elapsed: float, duration: float, width: int) -> list[str]:

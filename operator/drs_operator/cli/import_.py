@@ -36,6 +36,7 @@ import yaml
 from drs_operator import GROUP, KIND, VERSION
 from drs_operator.cli.drsflags import (
     InputError,
+    Outcome,
     add_flags,
     ask,
     credentials_from,
@@ -165,16 +166,30 @@ def manifests(
 
 
 async def _fetch(args: argparse.Namespace, ids: list[str]) -> tuple[list[JobDetail], list[str]]:
+    """The jobs DRS returned, in the order asked, and one line per ID it did not return."""
     credentials = credentials_from(args)
     verify = verify_from(args, prog=PROG)
     found: dict[str, JobDetail] = {}
-    missing: list[str] = []
+    problems: list[str] = []
     async with open_client(credentials, verify=verify, seconds=args.timeout) as client:
         for batch in chunks(ids, size=args.batch_size):
             outcome = await ask(client, batch)
             found.update(outcome.jobs)
-            missing += [i for i in batch if i not in outcome.jobs]
-    return [found[i] for i in ids if i in found], missing
+            problems += [
+                _problem(job_id, outcome) for job_id in batch if job_id not in outcome.jobs
+            ]
+    return [found[i] for i in ids if i in found], problems
+
+
+def _problem(job_id: str, outcome: Outcome) -> str:
+    """Why no manifest for ``job_id``: not found, another error DRS named, or no answer."""
+    if job_id in outcome.missing:
+        return f"DRS task {job_id} not found"
+    if job_id in outcome.errors:
+        code, message = outcome.errors[job_id]
+        said = ": ".join(part for part in (code, message) if part) or "an error"
+        return f"DRS task {job_id}: {said}"
+    return f"DRS task {job_id}: DRS did not answer for it (asked again, still nothing)"
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -191,7 +206,7 @@ def execute(args: argparse.Namespace) -> int:
             print(f"{PROG}: error: not a DRS job ID: {shown!r}", file=sys.stderr)
         if not ids:
             raise InputError("no job IDs (give them as arguments or with --ids-from)")
-        jobs, missing = asyncio.run(_fetch(args, ids))
+        jobs, problems = asyncio.run(_fetch(args, ids))
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -204,8 +219,8 @@ def execute(args: argparse.Namespace) -> int:
     )
     if documents:
         sys.stdout.write(yaml.safe_dump_all(documents, sort_keys=False))
-    for job_id in missing:
-        print(f"{PROG}: error: DRS task {job_id} not found", file=sys.stderr)
-    if missing:
+    for problem in problems:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+    if problems:
         return 1
     return 2 if bad else 0

@@ -1,4 +1,4 @@
-"""Kubernetes objects the demo and the benchmarks create (pure)."""
+"""Kubernetes objects the demo and the benchmarks create: the credentials Secret (pure)."""
 
 from __future__ import annotations
 

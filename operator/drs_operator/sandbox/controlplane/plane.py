@@ -432,6 +432,7 @@ class ControlPlane:
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
+        path.chmod(0o600)  # touch sets the mode only of a new file: the admin token is in it
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
 
