@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from drs_operator import cli
+from drs_operator import __version__, cli
 from drs_operator.cli.demo import ENTER_SCREEN, HOME, LEAVE_SCREEN
 from drs_operator.cli.demo_view import Counts, Header, Tracker, render_frame
 from drs_operator.domain.crd import load_crd
@@ -234,7 +234,10 @@ def _run_in_pty(argv: list[str], env: dict[str, str], cols: int, rows: int) -> s
 
     pid, fd = pty.fork()
     if pid == 0:  # the child: the demo, on a terminal of cols x rows
-        os.execvpe(argv[0], argv, env)
+        try:
+            os.execvpe(argv[0], argv, env)
+        finally:  # never go on running pytest in the child
+            os._exit(127)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     out = b""
     try:
@@ -283,7 +286,7 @@ def test_the_demo_redraws_in_place_within_the_terminal_and_keeps_its_log(tmp_pat
     folders = list((tmp_path / "state" / "drs-operator" / "demo").iterdir())
     assert len(folders) == 1
     log = folders[0] / "operator.log"
-    assert "drs-operator 0.1.0 started" in log.read_text(encoding="utf-8")
+    assert f"drs-operator {__version__} started" in log.read_text(encoding="utf-8")
     after = after.replace("\r", "")
     assert "What happened (" in after and f"\n  {log}\n" in after  # the path whole, to copy
     assert "not a kubectl target" in " ".join(after.split())

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from drs_operator import __version__
 from drs_operator.engine.kube import KubeApi
 from drs_operator.engine.leader import Leadership, default_identity
 from drs_operator.engine.metrics import Metrics
@@ -126,7 +127,7 @@ async def test_of_two_candidates_exactly_one_leads_and_the_lease_names_it(
     assert (leader.gained, standby.gained) == (1, 0)
     # The leader renews without reading first: its requests are mostly PUTs.
     mine = cluster.requests(
-        resource="leases", user_agent=f"drs-operator/0.1.0 ({leader.leadership.identity})"
+        resource="leases", user_agent=f"drs-operator/{__version__} ({leader.leadership.identity})"
     )
     assert sum(r.method == "PUT" for r in mine) > sum(r.method == "GET" for r in mine)
     # Losing the race to create or write the Lease is no warning: one line says who leads.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -178,7 +180,18 @@ async def test_unreachable_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.strip().endswith("connection failed: connection refused"), err
 
 
-async def test_a_region_that_does_not_exist_says_dns(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_a_region_that_does_not_exist_says_dns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+
+    def resolver(host: Any, *args: Any, **kwargs: Any) -> Any:
+        """The resolver's answer for a host that does not exist, without the network."""
+        if host == "drs.xx-nowhere-9.myhuaweicloud.com":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
     code = await run(MISSING, "--region", "xx-nowhere-9", "--project-id", PROJECT, "--token", TOKEN)
     _, err = capsys.readouterr()
     assert code == 1

@@ -928,7 +928,9 @@ async def test_show_credentials_prints_every_credential_and_a_command_that_works
         assert proc.stdout is not None
         lines = []
         while len([line for line in lines if "drs-operator query" in line]) < 3:
-            lines.append((await asyncio.wait_for(proc.stdout.readline(), 10)).decode())
+            line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+            assert line, f"simulate exited early: {''.join(lines)!r}"
+            lines.append(line)
         text = "".join(lines)
         scenario = Scenario.from_file(DEMO)
         for secret in (

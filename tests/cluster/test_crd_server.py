@@ -18,12 +18,14 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from drs_operator.domain.crd import load_crd
+from drs_operator.domain.manifests import manifest_errors
 from drs_operator.sandbox.controlplane import ControlPlane, Response
 from tests.test_crd import _ABSENT, INVALID, VALID, Sample, load_sample
 
@@ -216,3 +218,33 @@ async def test_the_emulator_agrees_with_the_api_server_on_every_sample(
     assert set(disagreements) == set(EMULATOR_GAPS), disagreements
     for stem, (_why, ours) in EMULATOR_GAPS.items():
         assert disagreements[stem][1] == ours, stem
+
+
+def _named(field: str, named: set[str]) -> bool:
+    return any(n == field or n.startswith(field + ".") for n in named)
+
+
+def test_plans_offline_check_agrees_with_the_api_server_on_every_create(
+    controlplane: ControlPlane, namespace: str
+) -> None:
+    """``plan``'s offline check (domain/manifests.py) against the real server, the one
+    reference that shares no code with it: the same samples accepted and refused, and
+    every field the server names is named offline too."""
+    disagreements = {}
+    for path in VALID + INVALID:
+        sample = load_sample(path)
+        if sample.old is not _ABSENT or "status" in sample.new:
+            continue  # updates and status writes: not what plan checks
+        real = submit(controlplane, namespace, sample)
+        offline = manifest_errors(sample.new)
+        named = {message.split(":", 1)[0] for message in offline}
+        server = set() if real.ok else refused_fields(real)
+        # A duplicate in a set: the server names the item (phases[1]), plan the list.
+        missed = {
+            f
+            for f in server
+            if not _named(f, named) and not _named(re.sub(r"\[\d+\]$", "", f), named)
+        }
+        if real.ok == bool(offline) or missed:
+            disagreements[path.stem] = (sorted(server), offline)
+    assert disagreements == {}

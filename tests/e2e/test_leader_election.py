@@ -298,6 +298,7 @@ async def test_a_standby_writes_nothing_even_when_its_jobs_need_no_call(
     )
     await asyncio.sleep(max(0.0, 2 - (time.monotonic() - mark)))
     if cluster.counts_requests:
+        assert writers(cluster), "the leader's writes are on record"
         assert all("(op-a)" in agent for agent in writers(cluster)), writers(cluster)
     text = await b.metrics()
     assert (
