@@ -196,12 +196,12 @@ async def test_the_operator_rides_out_a_real_api_server(
     ).expect()
     await asyncio.sleep(0.4)  # the call is on its way (1 s of latency)
     mark = plane.audit.mark()
-    deleted_at = time.time()
+    deleted_at, task = time.time(), jobs.ids["job-1"]
     jobs.delete("job-1")
     await asyncio.sleep(2.0)
     # The simulator records a call when it answers, 1 s after it came in: one for job-1
     # came in before the deletion and was answered after it (the case under test).
-    answered = [r.time for r in sim.stats.requests if jobs.ids["job-1"] in r.ids]
+    answered = [r.time for r in sim.stats.requests if task in r.ids]
     assert any(t - 1.0 < deleted_at < t for t in answered), "no call was in flight"
     late = jobs.status_writes(after_deletion(plane.audit.since(mark), "job-1"), "job-1")
     assert late == [], f"status patches sent to job-1 after it was deleted: {late}"
