@@ -28,6 +28,7 @@ import itertools
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,7 +54,7 @@ from drs_operator.domain.observations import Observation, Observed
 from drs_operator.domain.patching import status_patch
 from drs_operator.drs.text import one_line
 from drs_operator.engine.kube import KubeApi, KubeError
-from drs_operator.engine.logs import job_fields
+from drs_operator.engine.logs import fields, job_fields
 from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.registry import JobRecord, Registry
 
@@ -64,6 +65,9 @@ SYNC_EVENTS = frozenset(
     {REASON_SYNC_FAILED, REASON_SYNC_RECOVERED, REASON_SYNC_SUSPENDED, REASON_SYNC_UNKNOWN}
 )
 MAX_FAILURES_REMEMBERED = 10_000  # jobs whose last write failed (the log is deduplicated)
+# A failure that hits many DrsJobs at once (RBAC, the API server) is logged for this many
+# of them, then once for all the others; its end once for all.
+LOGGED_PER_FAILURE = 3
 _MAX_LOGGED_DETAIL = 300
 
 
@@ -157,7 +161,9 @@ class StatusWriter:
         self._idle.set()
         self._unchanged = metrics.status_writes.labels("unchanged")
         # (namespace, name, what) -> the kind of the last failure logged for it
-        self._failing: dict[tuple[str, str, str], str] = {}
+        self._failing: dict[tuple[str, str, str], str] = {}  # (ns, name, what) -> kind
+        self._failing_now: Counter[tuple[str, str]] = Counter()  # (what, kind) -> jobs
+        self._failing_peak: dict[tuple[str, str], int] = {}  # ... most at once, this episode
 
     def prepare(self, record: JobRecord, observation: Observation) -> Pending | None:
         """The write this observation needs, or None (synchronous: no I/O).
@@ -213,7 +219,7 @@ class StatusWriter:
                     return False
                 if obj is None:
                     self._metrics.status_writes.labels("gone").inc()
-                    self._failing.pop((*record.key, "status"), None)
+                    self._forget_failure((*record.key, "status"))
                     self._registry.forget(record.key)
                     return False
                 self._metrics.status_writes.labels("written").inc()
@@ -243,7 +249,9 @@ class StatusWriter:
                 self._idle.set()
 
     def _failed(self, record: JobRecord, what: str, exc: KubeError) -> None:
-        """Log a refused write once per job and kind of failure (not on every refresh)."""
+        """Log a refused write once per job and kind of failure (not on every refresh),
+        and for at most :data:`LOGGED_PER_FAILURE` jobs per kind: a failure of every
+        DrsJob at once (a missing RBAC rule) is a few lines, not one per DrsJob."""
         kind = _failure_kind(exc)
         key = (*record.key, what)
         if self._failing.get(key) == kind:
@@ -251,9 +259,26 @@ class StatusWriter:
             return
         if len(self._failing) >= MAX_FAILURES_REMEMBERED:
             self._failing.clear()
+            self._failing_now.clear()
+            self._failing_peak.clear()
+        self._forget_failure(key)
         self._failing[key] = kind
+        group = (what, kind)
+        self._failing_now[group] += 1
+        count = self._failing_now[group]
+        self._failing_peak[group] = max(self._failing_peak.get(group, 0), count)
         detail = one_line(str(exc), _MAX_LOGGED_DETAIL)
         noun = "Status not written" if what == "status" else "Event not posted"
+        if count > LOGGED_PER_FAILURE + 1:
+            logger.debug("%s for %s/%s: %s; %s", noun, *record.key, kind, detail)
+            return
+        if count == LOGGED_PER_FAILURE + 1:
+            logger.warning(
+                "%s for more DrsJobs: %s; %s (further ones at DEBUG; "
+                "drs_operator_status_writes_total{outcome=\"error\"} counts them)",
+                noun, kind, detail, extra=fields(httpStatus=exc.status),
+            )  # fmt: skip
+            return
         logger.warning(
             "%s: %s; %s",
             noun,
@@ -262,10 +287,31 @@ class StatusWriter:
             extra=job_fields(*record.key, job_id_of(record), httpStatus=exc.status),
         )
 
+    def _forget_failure(self, key: tuple[str, str, str]) -> tuple[str, int] | None:
+        """Drop a job's failure; its kind and how many jobs had it at most, or None."""
+        kind = self._failing.pop(key, None)
+        if kind is None:
+            return None
+        group = (key[2], kind)
+        peak = self._failing_peak.get(group, 0)
+        self._failing_now[group] -= 1
+        if self._failing_now[group] <= 0:
+            del self._failing_now[group]
+            self._failing_peak.pop(group, None)
+        return kind, peak
+
     def _recovered(self, record: JobRecord, what: str) -> None:
-        if self._failing.pop((*record.key, what), None) is not None:
-            noun = "Status written" if what == "status" else "Event posted"
+        forgotten = self._forget_failure((*record.key, what))
+        if forgotten is None:
+            return
+        kind, peak = forgotten
+        noun = "Status written" if what == "status" else "Event posted"
+        if peak <= LOGGED_PER_FAILURE:
             logger.info("%s again", noun, extra=job_fields(*record.key, job_id_of(record)))
+        elif (what, kind) not in self._failing_now:  # the last of many
+            logger.info("%s again for all %d DrsJobs that had failed (%s)", noun, peak, kind)
+        else:
+            logger.debug("%s again for %s/%s", noun, *record.key)
 
     async def drain(self, timeout: float) -> bool:
         """Wait for in-flight writes (graceful shutdown); False if they outlast timeout."""
