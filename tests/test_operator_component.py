@@ -9,12 +9,14 @@ through the operator process.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Any
 
 import pytest
 
+from drs_operator.engine import app
 from drs_operator.engine.app import Operator
 from drs_operator.sandbox.emulator import EmulatedCluster
 from drs_operator.sandbox.simulator import SECRET_MARKER, Simulator
@@ -300,3 +302,22 @@ async def test_a_proxy_the_transport_cannot_use_is_reported_on_the_job(
     assert "proxy-password" not in synced["message"]
     assert simulator.stats.batch_detail_calls == 0
     assert [record.in_flight for record in operator.registry] == [False]
+
+
+async def test_shutdown_waits_for_batches_and_writes_within_one_grace_in_all(
+    operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each wait had its own SHUTDOWN_GRACE (with the Lease release, up to 42 s against the
+    chart's 30 s grace period): now the batches and the writes share one."""
+    monkeypatch.setattr(app, "SHUTDOWN_GRACE", 0.4)
+    waits: list[float] = []
+
+    async def slow(timeout: float) -> bool:  # in-flight work that never finishes early
+        waits.append(timeout)
+        await asyncio.sleep(timeout)
+        return False
+
+    monkeypatch.setattr(operator.refresher, "drain", slow)
+    monkeypatch.setattr(operator.writer, "drain", slow)
+    await operator.stop()
+    assert len(waits) == 2 and sum(waits) <= 0.4 + 0.05, waits

@@ -280,17 +280,27 @@ class Operator:
         )
 
     async def stop(self) -> None:
-        """Stop refreshing, let in-flight batches and writes finish (bounded), release the
-        Lease (leader election), close."""
+        """Stop refreshing, let in-flight batches and writes finish (within
+        :data:`SHUTDOWN_GRACE` in all), release the Lease (leader election), close.
+
+        One deadline for the three waits, so that with the release (at most a renew
+        deadline plus a retry period) a SIGTERM ends well within the chart's 30 s grace
+        period; past it, the pod would be killed before its Lease is released and the
+        standby would wait out the whole lease."""
         self.probes.ready = False
         self._stop.set()
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         if self._task is not None:
             try:
-                await asyncio.wait_for(self._task, SHUTDOWN_GRACE)
+                await asyncio.wait_for(self._task, left())
             except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
-        await self.refresher.drain(SHUTDOWN_GRACE)
-        await self.writer.drain(SHUTDOWN_GRACE)
+        await self.refresher.drain(left())
+        await self.writer.drain(left())
         await self.leadership.stop(release=True)
         await self.connections.aclose()
         await self.servers.stop()
