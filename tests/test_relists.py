@@ -11,6 +11,7 @@ registry is fed as kopf feeds it and objects vanish without an event.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -122,3 +123,21 @@ async def test_an_unexpected_error_in_the_periodic_sweep_is_logged_and_the_next_
         assert any("relist failed unexpectedly" in r.getMessage() for r in caplog.records)
     finally:
         await relists.close()
+
+
+async def test_a_mass_deletion_is_one_line_not_one_per_drsjob(
+    simulator: Simulator,
+    cluster: EmulatedCluster,
+    operator: Operator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="drs_operator.handlers")
+    add_steady_drsjobs(simulator, operator, cluster, 8)
+    for index in range(6):
+        cluster.delete("drsjobs", NS, f"job-{index}")
+    assert await Relists(operator).sweep(NS) == 6
+    lines = [r.getMessage() for r in caplog.records if "watch was down" in r.getMessage()]
+    assert lines == [
+        f"6 DrsJobs deleted while the watch was down; forgotten: {NS}/job-0, {NS}/job-1, "
+        f"{NS}/job-2 and 3 more"
+    ], lines

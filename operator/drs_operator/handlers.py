@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 RELIST_SETTLE = 1.0  # seconds from the first listed event to our own list of names
 RESYNC_INTERVAL = 600.0  # seconds between sweeps of every watched scope
+FORGOTTEN_LOGGED_EACH = 3  # more forgotten at once: one summary line (each at DEBUG)
 
 
 def _version(value: Any) -> int | None:
@@ -112,8 +113,19 @@ class Relists:
             and known <= version
         ]
         for record in gone:
-            logger.info("%s/%s: deleted while the watch was down; forgotten", *record.key)
+            logged = len(gone) <= FORGOTTEN_LOGGED_EACH
+            logger.log(
+                logging.INFO if logged else logging.DEBUG,
+                "%s/%s: deleted while the watch was down; forgotten",
+                *record.key,
+            )
             self._operator.registry.forget(record.key)
+        if len(gone) > FORGOTTEN_LOGGED_EACH:  # a mass deletion: one line, not one per job
+            shown = ", ".join("/".join(r.key) for r in gone[:FORGOTTEN_LOGGED_EACH])
+            logger.info(
+                "%d DrsJobs deleted while the watch was down; forgotten: %s and %d more",
+                len(gone), shown, len(gone) - FORGOTTEN_LOGGED_EACH,
+            )  # fmt: skip
         return len(gone)
 
     def scope_of(self, namespace: str | None) -> str | None:
