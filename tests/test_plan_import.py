@@ -336,3 +336,17 @@ async def test_import_says_no_answer_rather_than_not_found(
     assert code == 1
     assert f"DRS task {job}: DRS did not answer for it" in err
     assert "not found" not in err
+
+
+async def test_plan_with_half_a_credential_says_which_half(
+    sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A secret key alone: plan says what query says (it answered 'no credentials')."""
+    path = tmp_path / "jobs.yaml"
+    path.write_text(yaml.safe_dump(drsjob("orders", sim.add_job(status=STEADY))))
+    code = await run("plan", "-f", str(path), "--endpoint", sim.url, "--project-id", PROJECT,
+                     "--secret-key", "half-SECRET")  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code != 0
+    assert "--secret-key given but --access-key missing" in out + err
+    assert "half-SECRET" not in out + err

@@ -19,7 +19,7 @@ import os
 import re
 import ssl
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -50,6 +50,7 @@ from drs_operator.drs.tls import ssl_verify
 
 __all__ = [
     "ENVIRONMENT",
+    "NO_CREDENTIALS",
     "SOURCE_NAME",
     "InputError",
     "Outcome",
@@ -58,6 +59,7 @@ __all__ = [
     "credentials_from",
     "flag_values",
     "flag_wording",
+    "has_auth",
     "open_client",
     "verify_from",
 ]
@@ -139,20 +141,26 @@ def flag_values(args: argparse.Namespace) -> dict[str, str]:
     return {key: value for dest, (_, key) in ENVIRONMENT.items() if (value := _setting(args, dest))}
 
 
+NO_CREDENTIALS = (
+    "no credentials: give --token, or --access-key and --secret-key, "
+    "or --username, --password and --domain (or their DRS_* variables)"
+)
+_AUTH_KEYS = (KEY_TOKEN, KEY_ACCESS_KEY, KEY_SECRET_KEY, KEY_USERNAME, KEY_PASSWORD, KEY_DOMAIN)
+
+
+def has_auth(values: Mapping[str, str]) -> bool:
+    """Whether the flags/variables name any credential (which one is parse_credentials')."""
+    return any(values.get(key) for key in _AUTH_KEYS)
+
+
 def credentials_from(args: argparse.Namespace) -> Credentials:
-    settings = {dest: _setting(args, dest) for dest in ENVIRONMENT}
-    if not settings["project_id"]:
+    values = flag_values(args)
+    if not values.get(KEY_PROJECT_ID):
         raise InputError("a project ID is required (--project-id or DRS_PROJECT_ID)")
-    if not settings["region"] and not settings["endpoint"]:
+    if not values.get(KEY_REGION) and not values.get(KEY_ENDPOINT):
         raise InputError("a region or an endpoint is required (--region/--endpoint)")
-    has_aksk = settings["access_key"] or settings["secret_key"]
-    has_password = settings["username"] or settings["password"] or settings["domain"]
-    if not (settings["token"] or has_aksk or has_password):
-        raise InputError(
-            "no credentials: give --token, or --access-key and --secret-key, "
-            "or --username, --password and --domain (or their DRS_* variables)"
-        )
-    values = {key: value for dest, (_, key) in ENVIRONMENT.items() if (value := settings[dest])}
+    if not has_auth(values):
+        raise InputError(NO_CREDENTIALS)
     try:
         return parse_credentials(values, secret_name=SOURCE_NAME)
     except CredentialsError as error:

@@ -50,12 +50,14 @@ import yaml
 
 from drs_operator import GROUP, KIND
 from drs_operator.cli.drsflags import (
+    NO_CREDENTIALS,
     SOURCE_NAME,
     InputError,
     add_flags,
     ask,
     flag_values,
     flag_wording,
+    has_auth,
     open_client,
     verify_from,
 )
@@ -307,11 +309,8 @@ async def resolve(items: list[Item], args: argparse.Namespace) -> None:
         secrets = await _secret_values(valid, kubeconfig=args.kubeconfig, context=args.context)
     else:
         flags = flag_values(args)
-        if not any(k in flags for k in ("token", "accessKey", "username")):
-            raise InputError(
-                "no credentials: give --token, or --access-key and --secret-key, or "
-                "--username, --password and --domain (or their DRS_* variables), or --kubeconfig"
-            )
+        if not has_auth(flags):
+            raise InputError(f"{NO_CREDENTIALS}, or --kubeconfig")
     groups: dict[Credentials, tuple[Credentials, list[Item]]] = {}
     for item in valid:
         assert item.spec is not None

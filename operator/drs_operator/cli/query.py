@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import ssl
 import sys
 from typing import Any
@@ -45,7 +44,7 @@ from drs_operator.cli.drsflags import (
     verify_from,
 )
 from drs_operator.domain.credentials import Credentials
-from drs_operator.domain.formats import JOB_ID_PATTERN
+from drs_operator.domain.formats import is_job_id
 from drs_operator.drs import endpoints
 from drs_operator.drs.errors import DrsError
 
@@ -53,7 +52,6 @@ __all__ = ["ENVIRONMENT", "configure", "execute"]
 
 PROG = "drs-operator query"
 
-_JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 
 EPILOG = """\
 Every job ID gets its outcome: the JSON on stdout holds the found jobs, and the
@@ -69,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _job_ids(args: argparse.Namespace) -> list[str]:
     ids = [str(job_id).strip() for job_id in args.job_ids]
-    bad = [job_id for job_id in ids if not _JOB_ID_RE.match(job_id)]
+    bad = [job_id for job_id in ids if not is_job_id(job_id)]
     if bad:
         raise InputError(
             f"not a DRS job ID: {bad[0]!r} (36 characters, UUID layout, lower-case a-z0-9)"
