@@ -299,8 +299,10 @@ async def test_iam_failures(
 
 
 async def test_iam_transport_failure() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused")
+    def refuse(request: httpx.Request) -> httpx.Response:  # as the transports chain it
+        error = httpx.ConnectError("ClientConnectorError")
+        error.__cause__ = ConnectionRefusedError(111, "Connect call failed")
+        raise error
 
     auth = IamPasswordAuth(
         iam_endpoint=IAM,
@@ -313,6 +315,7 @@ async def test_iam_transport_failure() -> None:
     with pytest.raises(DrsTransportError) as info:
         await auth.token()
     assert "iam.example.test" in str(info.value)
+    assert "connection failed: connection refused" in str(info.value), "the cause, as DRS's"
     assert PASSWORD not in str(info.value)
 
 

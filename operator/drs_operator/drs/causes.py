@@ -7,7 +7,8 @@ HTTP libraries wrap the operating system's error in one or two of their own
 failed (Name or service not known)``, ``connection refused``, ``timed out``,
 ``TLS certificate not trusted (...)``, ``TLS handshake failed (...)``. The
 text comes from the operating system or the TLS library only: never a URL, a
-header or a credential.
+header or a credential. :func:`transport_error` turns a failed exchange into the
+:class:`~drs_operator.drs.errors.DrsTransportError` the DRS and IAM clients raise.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ import socket
 import ssl
 from collections.abc import Iterator
 
-__all__ = ["network_cause"]
+import httpx
+
+from drs_operator.drs.errors import DrsError, DrsParseError, DrsTransportError
+
+__all__ = ["network_cause", "transport_error"]
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -80,3 +85,33 @@ def network_cause(error: BaseException) -> str | None:
             if text:
                 return text[:1].lower() + text[1:]
     return None
+
+
+def _is_tls(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def transport_error(error: httpx.HTTPError, request: str) -> DrsError:
+    """The error to raise for a failed HTTP exchange: ``request`` (``"DRS request to
+    HOST"``) and what failed, with the cause :func:`network_cause` finds (DRS and IAM)."""
+    if isinstance(error, httpx.DecodingError):
+        return DrsParseError("response body could not be decoded")
+    if isinstance(error, httpx.TimeoutException):
+        what = "timed out"
+    elif _is_tls(error):
+        what = "TLS failure"
+    elif isinstance(error, httpx.ConnectError):
+        what = "connection failed"
+    else:
+        what = "failed"
+    cause = network_cause(error)
+    if cause and cause != what:  # e.g. "DNS lookup failed (Name or service not known)"
+        return DrsTransportError(f"{request} {what}: {cause}")
+    return DrsTransportError(f"{request} {what} ({type(error).__name__})")

@@ -48,7 +48,7 @@ import httpx
 
 from drs_operator import __version__
 from drs_operator.drs import endpoints
-from drs_operator.drs.causes import network_cause
+from drs_operator.drs.causes import transport_error
 from drs_operator.drs.classify import (
     OUTCOME_SUCCESS,
     BatchDetailResult,
@@ -57,7 +57,7 @@ from drs_operator.drs.classify import (
     outcome_of,
     request_id_of,
 )
-from drs_operator.drs.errors import DrsError, DrsParseError, DrsTransportError
+from drs_operator.drs.errors import DrsError, DrsParseError
 from drs_operator.drs.models import (
     MAX_PER_PAGE,
     BatchDetailRequest,
@@ -75,34 +75,6 @@ __all__ = ["DrsClient"]
 logger = logging.getLogger("drs_operator.drs")
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
-
-
-def _is_tls(error: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _transport_error(error: httpx.HTTPError, host: str) -> DrsError:
-    if isinstance(error, httpx.DecodingError):
-        return DrsParseError("response body could not be decoded")
-    if isinstance(error, httpx.TimeoutException):
-        what = "timed out"
-    elif _is_tls(error):
-        what = "TLS failure"
-    elif isinstance(error, httpx.ConnectError):
-        what = "connection failed"
-    else:
-        what = "failed"
-    cause = network_cause(error)
-    if cause and cause != what:  # e.g. "DNS lookup failed (Name or service not known)"
-        return DrsTransportError(f"DRS request to {host} {what}: {cause}")
-    return DrsTransportError(f"DRS request to {host} {what} ({type(error).__name__})")
 
 
 class DrsClient:
@@ -252,7 +224,7 @@ class DrsClient:
                 finally:
                     await response.aclose()
             except httpx.HTTPError as error:
-                raise _transport_error(error, self._host) from None
+                raise transport_error(error, f"DRS request to {self._host}") from None
             answer = classify(status, raw, response.headers, asked=ids)
         except DrsError as error:
             self._record(outcome_of(error), status, len(ids), started, request_id)

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from drs_operator.drs import endpoints
+from drs_operator.drs.causes import transport_error
 from drs_operator.drs.classify import request_id_of
 from drs_operator.drs.errors import (
     AUTH_CODES,
@@ -36,7 +37,6 @@ from drs_operator.drs.errors import (
     DrsRedirectError,
     DrsServerError,
     DrsThrottledError,
-    DrsTransportError,
 )
 from drs_operator.drs.parsing import parse_error_body
 
@@ -215,9 +215,7 @@ class IamPasswordAuth(httpx.Auth):
                     if len(content) > MAX_IAM_BODY:
                         break
         except httpx.HTTPError as error:
-            raise DrsTransportError(
-                f"IAM token request to {host} failed: {type(error).__name__}"
-            ) from None
+            raise transport_error(error, f"IAM token request to {host}") from None
         request_id = request_id_of(response.headers)
         logger.debug(
             "IAM POST /v3/auth/tokens -> %s (request %s) in %.3fs",
