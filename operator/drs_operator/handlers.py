@@ -36,6 +36,7 @@ from typing import Any
 import kopf
 
 from drs_operator import GROUP, PLURAL, VERSION
+from drs_operator.domain.formats import resource_version as version_number
 from drs_operator.domain.patching import plain
 from drs_operator.engine.app import Operator
 from drs_operator.engine.kube import KubeError
@@ -48,13 +49,6 @@ logger = logging.getLogger(__name__)
 RELIST_SETTLE = 1.0  # seconds from the first listed event to our own list of names
 RESYNC_INTERVAL = 600.0  # seconds between sweeps of every watched scope
 FORGOTTEN_LOGGED_EACH = 3  # more forgotten at once: one summary line (each at DEBUG)
-
-
-def _version(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class Relists:
@@ -109,7 +103,7 @@ class Relists:
             for record in self._operator.registry
             if (scope is None or record.namespace == scope)
             and record.key not in present
-            and (known := _version(record.resource_version)) is not None
+            and (known := version_number(record.resource_version)) is not None
             and known <= version
         ]
         for record in gone:

@@ -38,6 +38,7 @@ __all__ = [
     "is_project_id",
     "is_region",
     "parse_duration",
+    "resource_version",
 ]
 
 JOB_ID_PATTERN: Final = r"^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$"
@@ -105,6 +106,16 @@ def format_duration(seconds: float) -> str:
         f"{secs}s" if secs else "",
     ]
     return "".join(parts) or "0s"
+
+
+def resource_version(value: object) -> int | None:
+    """A resourceVersion as the number etcd gives it (None when it is not one: a
+    Kubernetes client must treat it as opaque, so only the operator's own ordering
+    of list and watch versions uses this)."""
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def is_job_id(text: object) -> bool:

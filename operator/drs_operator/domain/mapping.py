@@ -406,7 +406,12 @@ def compute_status(
             updates = [(c.SYNCED, c.STATUS_FALSE, observation.reason, message)]
         else:  # Reevaluated: every condition stays, at the new generation
             updates = [
-                (kind, str(x.get("status")), str(x.get("reason")), str(x.get("message") or ""))
+                (
+                    kind,
+                    str(x.get("status")),
+                    str(x.get("reason") or ""),
+                    str(x.get("message") or ""),
+                )
                 for kind in (c.READY, c.SYNCED, c.RECONCILING, c.STALLED)
                 if (x := c.get_condition(conditions, kind)) is not None
             ]

@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 
 from drs_operator import GROUP, PLURAL, VERSION, __version__
+from drs_operator.domain.formats import resource_version as version_number
 from drs_operator.drs.causes import network_cause
 from drs_operator.engine.kubeconfig import load as load_kubeconfig
 
@@ -321,10 +322,7 @@ class KubeApi:
                 names.add((str(meta.get("namespace", "")), str(meta.get("name", ""))))
             meta = page.get("metadata") or {}
             if version is None:
-                try:
-                    version = int(meta.get("resourceVersion", ""))
-                except ValueError:
-                    version = None
+                version = version_number(meta.get("resourceVersion"))
             if not meta.get("continue"):
                 return names, version
             params = {"limit": str(LIST_PAGE), "continue": str(meta["continue"]), **selected}

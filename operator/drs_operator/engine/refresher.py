@@ -86,7 +86,7 @@ from drs_operator.engine.metrics import Metrics
 from drs_operator.engine.querying import NotLeading, Querier
 from drs_operator.engine.registry import JobRecord, Registry
 from drs_operator.engine.settings import Settings
-from drs_operator.engine.writer import Pending, StatusWriter
+from drs_operator.engine.writer import Pending, StatusWriter, job_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ Target = tuple[ConnectionKey, str]
 
 
 def _job(record: JobRecord) -> dict[str, Any]:
-    return job_fields(*record.key, record.spec.job_id if record.spec else None)
+    return job_fields(*record.key, job_id_of(record))
 
 
 class Refresher:

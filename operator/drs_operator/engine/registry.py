@@ -26,6 +26,7 @@ from typing import Any
 
 from drs_operator.domain.batching import ConnectionKey
 from drs_operator.domain.cadence import Pace
+from drs_operator.domain.formats import resource_version as version_number
 from drs_operator.domain.spec import JobSpec, SpecError, parse_spec
 
 Key = tuple[str, str]  # (namespace, name)
@@ -111,13 +112,6 @@ def _same_task(old: JobSpec | None, new: JobSpec | None) -> bool:
     return replace(old, expect=None) == replace(new, expect=None)
 
 
-def _rv(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 class Registry:
     def __init__(
         self,
@@ -179,8 +173,8 @@ class Registry:
             self.schedule(record, Pace.IMMEDIATE, 0.0)
             return record
 
-        newer = _rv(resource_version)
-        known = _rv(record.resource_version)
+        newer = version_number(resource_version)
+        known = version_number(record.resource_version)
         if newer is not None and known is not None and newer < known:
             return record  # an event older than what we wrote; ignore it
         record.resource_version = resource_version
@@ -224,8 +218,8 @@ class Registry:
         if record.deleted:
             return
         meta = obj.get("metadata") or {}
-        newer = _rv(meta.get("resourceVersion"))
-        known = _rv(record.resource_version)
+        newer = version_number(meta.get("resourceVersion"))
+        known = version_number(record.resource_version)
         if newer is not None and known is not None and newer < known:
             return
         record.resource_version = meta.get("resourceVersion", record.resource_version)
