@@ -12,7 +12,7 @@ from typing import Any
 from drs_operator.engine.app import Operator
 from drs_operator.sandbox.emulator import EmulatedCluster
 from drs_operator.sandbox.simulator import Simulator
-from tests.component import NS, add_drsjob, cycle, feed
+from tests.component import NS, add_drsjob, cycle, feed, make_all_due
 from tests.test_operator_component import condition, status
 
 STEADY = "INCRE_TRANSFER_STARTED"
@@ -24,11 +24,6 @@ def events(cluster: EmulatedCluster, reason: str) -> list[dict[str, Any]]:
 
 def patches(cluster: EmulatedCluster) -> int:
     return cluster.status_patch_count(namespace=NS)
-
-
-def make_all_due(op: Operator) -> None:
-    for record in op.registry:
-        op.registry.schedule(record, record.pace, 0)
 
 
 async def test_drift_appears_resolves_and_writes_only_on_change(

@@ -38,7 +38,7 @@ import pytest
 from drs_operator import GROUP, KIND, PLURAL, VERSION
 from drs_operator.sandbox.controlplane import ControlPlane
 from drs_operator.sandbox.simulator import Simulator
-from tests.e2e.conftest import OperatorProcess, eventually, launch_operator
+from tests.e2e.conftest import OperatorProcess, condition, eventually, launch_operator
 
 API = f"/apis/{GROUP}/{VERSION}"
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -111,14 +111,6 @@ def add_job(
 
 def get_drsjob(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
     return plane.request("GET", drsjobs_path(namespace, name)).expect()
-
-
-def condition(obj: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """The condition of type ``kind`` ({} when absent)."""
-    for entry in (obj.get("status") or {}).get("conditions") or ():
-        if entry.get("type") == kind:
-            return dict(entry)
-    return {}
 
 
 def events_about(

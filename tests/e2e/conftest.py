@@ -110,6 +110,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+# -- objects ------------------------------------------------------------------------------------
+
+
+def condition(obj: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
+    """The DrsJob's condition of type ``kind`` ({} when absent, or no object yet)."""
+    for entry in ((obj or {}).get("status") or {}).get("conditions") or ():
+        if entry.get("type") == kind:
+            return dict(entry)
+    return {}
+
+
 # -- metrics ------------------------------------------------------------------------------------
 
 

@@ -44,7 +44,7 @@ import pytest
 from drs_operator.sandbox.simulator import Simulator
 from tests.tls import self_signed_cert
 
-from .conftest import REPO, Cluster, OperatorFactory, OperatorProcess, eventually
+from .conftest import REPO, Cluster, OperatorFactory, OperatorProcess, condition, eventually
 from .test_secret_hygiene import SENTINELS, accept_sentinels, assert_no_sentinels
 
 pytestmark = pytest.mark.e2e
@@ -66,13 +66,6 @@ REQUEST_ID_RE = re.compile(r"request [0-9a-f]{32}")
 
 
 # -- helpers shared with the other e2e modules of this helper -------------------------------------
-
-
-def condition(job: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
-    for item in ((job or {}).get("status") or {}).get("conditions") or []:
-        if item.get("type") == kind:
-            return dict(item)
-    return {}
 
 
 def metric_values(text: str, name: str) -> dict[str, float]:

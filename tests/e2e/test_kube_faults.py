@@ -32,8 +32,7 @@ import pytest
 
 from drs_operator.sandbox.simulator import Simulator
 
-from .conftest import Cluster, OperatorFactory, eventually
-from .test_faults import condition
+from .conftest import Cluster, OperatorFactory, condition, eventually
 
 pytestmark = pytest.mark.e2e
 

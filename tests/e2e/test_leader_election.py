@@ -38,7 +38,7 @@ import pytest
 
 from drs_operator.sandbox.simulator import Simulator
 
-from .conftest import FAST_ARGS, Cluster, OperatorFactory, eventually, metric_value
+from .conftest import FAST_ARGS, Cluster, OperatorFactory, condition, eventually, metric_value
 from .ha import (
     LEASE,
     OTHER,
@@ -51,7 +51,6 @@ from .ha import (
     refresh_times,
     start_replica,
 )
-from .test_faults import condition
 from .test_restart_shutdown import converged
 
 pytestmark = pytest.mark.e2e

@@ -20,8 +20,7 @@ import pytest
 from drs_operator.engine.app import SHUTDOWN_GRACE
 from drs_operator.sandbox.simulator import Simulator
 
-from .conftest import Cluster, OperatorFactory, eventually
-from .test_faults import condition
+from .conftest import Cluster, OperatorFactory, condition, eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -24,9 +24,8 @@ import pytest
 
 from drs_operator.sandbox.simulator import Simulator
 
-from .conftest import FAST_ARGS, Cluster, OperatorFactory, eventually
+from .conftest import FAST_ARGS, Cluster, OperatorFactory, condition, eventually
 from .ha import OTHER, add_jobs, ids_asked, lease_args, now, start_replica
-from .test_faults import condition
 from .test_leader_election import converged
 
 pytestmark = pytest.mark.e2e
