@@ -498,3 +498,19 @@ def test_parse_credentials_raises_only_credentials_errors(values: Any, project: 
         decode_secret_data(values, secret_name=SECRET)
     except CredentialsError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Orders Sync", "orders-sync"),
+        ("café--sync", "caf-sync"),  # non-ASCII letters are not Kubernetes name characters
+        ("--", "fallback"),
+        (None, "fallback"),
+        ("x" * 80, "x" * 63),
+    ],
+)
+def test_a_task_name_becomes_a_kubernetes_name(text: str | None, name: str) -> None:
+    from drs_operator.domain.formats import dns_name
+
+    assert dns_name(text, fallback="fallback") == name

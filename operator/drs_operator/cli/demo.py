@@ -55,6 +55,7 @@ from drs_operator.cli.demo_view import (
     render_frame,
 )
 from drs_operator.domain.crd import load_crd
+from drs_operator.domain.formats import dns_name
 from drs_operator.domain.printing import columns_from_crd
 
 NAMESPACE: Final = "demo"
@@ -325,9 +326,7 @@ class Demo:
 
     @staticmethod
     def _name(job: Any) -> str:
-        name = str(job.fields.get("name") or job.id)
-        cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in name.lower()).strip("-")
-        return cleaned[:63] or str(job.id)
+        return dns_name(job.fields.get("name"), fallback=str(job.id))
 
     def _apply(self, cluster: Any, sim_url: str, project: str) -> None:
         from drs_operator.sandbox.objects import secret

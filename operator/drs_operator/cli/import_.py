@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 from collections.abc import Iterable
 from typing import Any, Final
@@ -45,7 +44,7 @@ from drs_operator.cli.drsflags import (
 )
 from drs_operator.domain.batching import chunks
 from drs_operator.domain.drift import ENDPOINT_KEYS
-from drs_operator.domain.formats import is_dns1123_subdomain, is_job_id
+from drs_operator.domain.formats import dns_name, is_dns1123_subdomain, is_job_id
 from drs_operator.domain.phases import phase_of
 from drs_operator.domain.taskfields import task_fields
 from drs_operator.drs.errors import DrsError
@@ -100,18 +99,12 @@ def _read_ids(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return good, bad
 
 
-def _dns_name(text: str | None) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", (text or "").lower()).strip("-")
-    name = re.sub(r"-{2,}", "-", name)[:MAX_NAME].strip("-")
-    return name if name and is_dns1123_subdomain(name) else "drsjob"
-
-
 def names(jobs: Iterable[JobDetail]) -> dict[str, str]:
     """A DNS-1123 name per job ID; collisions suffixed with the ID's start, in input order."""
     chosen: dict[str, str] = {}
     taken: set[str] = set()
     for job in jobs:
-        base = _dns_name(job.name)
+        base = dns_name(job.name, fallback="drsjob", limit=MAX_NAME)
         name = base
         if name in taken:
             name = f"{base[: MAX_NAME - 6]}-{job.id[:5]}"

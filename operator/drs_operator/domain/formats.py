@@ -32,6 +32,7 @@ __all__ = [
     "PROJECT_ID_PATTERN",
     "PROJECT_ID_RULE",
     "REGION_PATTERN",
+    "dns_name",
     "format_seconds",
     "is_dns1123_subdomain",
     "is_job_id",
@@ -106,6 +107,14 @@ def format_duration(seconds: float) -> str:
         f"{secs}s" if secs else "",
     ]
     return "".join(parts) or "0s"
+
+
+def dns_name(text: str | None, *, fallback: str, limit: int = 63) -> str:
+    """A Kubernetes object name made from free text (a task's name): lower-case letters,
+    digits and single dashes, at most ``limit`` characters; ``fallback`` if nothing is left."""
+    name = re.sub(r"[^a-z0-9-]+", "-", (text or "").lower()).strip("-")
+    name = re.sub(r"-{2,}", "-", name)[:limit].strip("-")
+    return name if name and is_dns1123_subdomain(name) else fallback
 
 
 def resource_version(value: object) -> int | None:
