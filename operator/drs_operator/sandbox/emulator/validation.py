@@ -24,13 +24,13 @@ operator objects no API server would accept).
 from __future__ import annotations
 
 import copy
-import datetime
 import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from drs_operator.domain.printing import parse_timestamp
 from drs_operator.sandbox.emulator.resources import DRSJOBS, ApiError, Obj, ResourceSpec
 
 __all__ = ["admit", "defaulted", "schema_of"]
@@ -43,7 +43,6 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "number": (int, float),
 }
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 @lru_cache(maxsize=1)
@@ -69,13 +68,8 @@ def _type_name(value: Any) -> str:
 
 
 def _is_date_time(value: str) -> bool:
-    if not _RFC3339.match(value):
-        return False
-    try:
-        datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00").replace(" ", "T"))
-    except ValueError:
-        return False
-    return True
+    """RFC 3339 as kube-apiserver checks ``format: date-time`` (a ``T``, not a space)."""
+    return parse_timestamp(value) is not None
 
 
 def _prune_and_default(schema: Mapping[str, Any], value: Any) -> Any:
@@ -159,7 +153,9 @@ def _string_causes(schema: Mapping[str, Any], value: str, path: str) -> list[Obj
     the format."""
     invalid = f'Invalid value: "{value}": '
     found: list[Obj] = []
-    if "maxLength" in schema and len(value.encode()) > schema["maxLength"]:
+    if "maxLength" in schema and len(value) > schema["maxLength"]:  # characters, as the
+        # server counts them (200 two-byte letters pass a maxLength of 256); its message
+        # still says bytes
         text = f"Too long: may not be more than {schema['maxLength']} bytes"
         found.append({"reason": "FieldValueTooLong", "message": text, "field": path})
     elif "minLength" in schema and len(value) < schema["minLength"]:
