@@ -9,6 +9,8 @@ retry).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -115,3 +117,27 @@ async def test_the_namespaces_and_how_they_are_announced(
         assert operator.describe_namespaces() == said
     finally:
         await kube.aclose()
+
+
+@pytest.mark.parametrize(
+    ("error", "level", "traceback"),
+    [
+        pytest.param(ConnectionRefusedError(111, "refused"), logging.WARNING, False,
+                     id="kopf's request task after the API server went away: one line"),
+        pytest.param(RuntimeError("a bug"), logging.ERROR, True,
+                     id="anything else: a traceback at ERROR"),
+    ],
+)  # fmt: skip
+def test_unretrieved_task_errors_are_quiet_only_when_they_are_connection_errors(
+    caplog: pytest.LogCaptureFixture, error: BaseException, level: int, traceback: bool
+) -> None:
+    from drs_operator.handlers import _quiet_orphans
+
+    caplog.set_level(logging.INFO, logger="drs_operator.handlers")
+    loop = asyncio.new_event_loop()
+    try:
+        _quiet_orphans(loop, {"message": "Task exception was never retrieved", "exception": error})
+    finally:
+        loop.close()
+    [record] = caplog.records
+    assert record.levelno == level and (record.exc_info is not None) is traceback

@@ -33,11 +33,13 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 import kopf
 
 from drs_operator import GROUP, PLURAL, VERSION
 from drs_operator.domain.formats import resource_version as version_number
 from drs_operator.domain.patching import plain
+from drs_operator.drs.text import one_line
 from drs_operator.engine.app import Operator
 from drs_operator.engine.kube import KubeError
 from drs_operator.engine.kube import bearer_header as _bearer
@@ -223,16 +225,25 @@ def build_registry(operator: Operator) -> kopf.OperatorRegistry:
     return registry
 
 
-def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """One line, not a traceback, for an exception no task retrieved.
+# What kopf's request tasks fail with when the API server cannot be reached.
+_CONNECTION_ERRORS = (OSError, TimeoutError, aiohttp.ClientError)
 
-    When kopf gives up on an unreachable API server, a sibling request task
-    fails unobserved and asyncio would print a second traceback at exit; the
-    cause is already logged and reported. The traceback stays at DEBUG.
+
+def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """One line, not a traceback, for a connection error no task retrieved; a traceback
+    at ERROR for anything else (a bug must stay visible).
+
+    When kopf gives up on an unreachable API server, a sibling request task fails
+    unobserved with a connection error and asyncio would print a second traceback at
+    exit; the cause is already logged and reported. Its traceback stays at DEBUG.
     """
     exc = context.get("exception")
-    detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}" if exc else ""
-    logger.warning("%s %s", context.get("message", "asyncio error"), detail)
+    message = context.get("message", "asyncio error")
+    if exc is not None and not isinstance(exc, _CONNECTION_ERRORS):
+        logger.error("%s", message, exc_info=exc)
+        return
+    detail = f"{type(exc).__name__}: {one_line(str(exc), 300) or ''}" if exc else ""
+    logger.warning("%s %s", message, detail)
     if exc is not None:
         logger.debug("the traceback", exc_info=exc)
 
