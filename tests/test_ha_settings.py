@@ -80,6 +80,9 @@ def test_environment_and_flags_win_over_it() -> None:
         (["--lease-name", "Not_A_Name"], {}, "--lease-name: not a valid Kubernetes name"),
         (["--lease-namespace", "a.b"], {}, "--lease-namespace: not a valid namespace"),
         ([], {"DRS_OPERATOR_LEADER_ELECTION": "maybe"}, "DRS_OPERATOR_LEADER_ELECTION"),
+        # the same rules as the above (one parser each); before: junk meant false, a.b passed
+        ([], {"DRS_OPERATOR_ALL_NAMESPACES": "maybe"}, "DRS_OPERATOR_ALL_NAMESPACES"),
+        (["-n", "a.b"], {}, "--namespace: not a valid namespace name"),
     ],
 )  # fmt: skip
 def test_refusals_name_the_setting(argv: list[str], env: dict[str, str], message: str) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "REGION_PATTERN",
     "dns_name",
     "format_seconds",
+    "is_dns1123_label",
     "is_dns1123_subdomain",
     "is_job_id",
     "is_project_id",
@@ -107,6 +108,11 @@ def format_duration(seconds: float) -> str:
         f"{secs}s" if secs else "",
     ]
     return "".join(parts) or "0s"
+
+
+def is_dns1123_label(text: object) -> bool:
+    """A Kubernetes namespace name: a DNS-1123 label (no dots, at most 63 characters)."""
+    return is_dns1123_subdomain(text) and "." not in str(text) and len(str(text)) <= 63
 
 
 def dns_name(text: str | None, *, fallback: str, limit: int = 63) -> str:

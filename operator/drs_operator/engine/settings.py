@@ -27,7 +27,12 @@ from typing import Any, Final
 
 from drs_operator.domain.cadence import CadenceSettings
 from drs_operator.domain.endpoint_policy import EndpointPolicy, parse_patterns
-from drs_operator.domain.formats import format_duration, is_dns1123_subdomain, parse_duration
+from drs_operator.domain.formats import (
+    format_duration,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    parse_duration,
+)
 from drs_operator.domain.selectors import parse_selector
 
 ENV_PREFIX = "DRS_OPERATOR_"
@@ -447,14 +452,12 @@ def from_sources(
         namespaces = [ns.strip() for ns in env[f"{ENV_PREFIX}NAMESPACES"].split(",") if ns.strip()]
     clusterwide = getattr(args, "clusterwide", None) if args else None
     if clusterwide is None:
-        clusterwide = env.get(f"{ENV_PREFIX}ALL_NAMESPACES", "").lower() in {"1", "true", "yes"}
+        clusterwide = _env_bool(env, "ALL_NAMESPACES")
     if clusterwide and namespaces:
         raise SettingsError("-A/--all-namespaces and -n/--namespace exclude each other")
     for ns in namespaces or ():
-        try:
-            _name_text(ns)
-        except ValueError as exc:
-            raise SettingsError(f"--namespace: {exc}") from None
+        if not is_dns1123_label(ns):
+            raise SettingsError(f"--namespace: not a valid namespace name: {ns!r}")
     groups["watching"]["namespaces"] = tuple(namespaces or ())
     groups["watching"]["clusterwide"] = bool(clusterwide)
 
@@ -468,6 +471,16 @@ def from_sources(
         raise SettingsError("--backoff-max must not be below --backoff-initial")
     _check_election(settings.election)
     return settings
+
+
+def _env_bool(env: Mapping[str, str], variable: str) -> bool | None:
+    """A boolean environment variable (true/false, 1/0, yes/no); None when unset or empty."""
+    text = env.get(ENV_PREFIX + variable, "").strip().lower()
+    if not text:
+        return None
+    if text not in {"1", "true", "yes", "0", "false", "no"}:
+        raise SettingsError(f"{ENV_PREFIX}{variable}: must be true or false, got {text!r}")
+    return text in {"1", "true", "yes"}
 
 
 def _placement(
@@ -484,11 +497,8 @@ def _placement(
         return None, ""
 
     enabled = getattr(args, "leader_election", None) if args else None
-    if enabled is None and env.get(f"{ENV_PREFIX}LEADER_ELECTION"):
-        text = env[f"{ENV_PREFIX}LEADER_ELECTION"].strip().lower()
-        if text not in {"1", "true", "yes", "0", "false", "no"}:
-            raise SettingsError(f"{ENV_PREFIX}LEADER_ELECTION: must be true or false, got {text!r}")
-        enabled = text in {"1", "true", "yes"}
+    if enabled is None:
+        enabled = _env_bool(env, "LEADER_ELECTION")
     if enabled is not None:
         groups["election"]["enabled"] = bool(enabled)
     name, source = given("lease_name", "LEASE_NAME")
@@ -498,7 +508,7 @@ def _placement(
         groups["election"]["lease_name"] = name
     namespace, source = given("lease_namespace", "LEASE_NAMESPACE")
     if namespace is not None:
-        if not is_dns1123_subdomain(namespace) or "." in namespace or len(namespace) > 63:
+        if not is_dns1123_label(namespace):
             raise SettingsError(f"{source}: not a valid namespace name: {namespace!r}")
         groups["election"]["lease_namespace"] = namespace
     selector, source = given("selector", "SELECTOR")
